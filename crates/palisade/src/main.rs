@@ -1,0 +1,6 @@
+//! `palisade`: the session border controller binary.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("palisade {}", env!("CARGO_PKG_VERSION"));
+}

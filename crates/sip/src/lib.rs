@@ -1,0 +1,10 @@
+//! Palisade's SIP protocol core.
+//!
+//! Everything here is sans-IO: bytes and the current time go in, messages to send and the
+//! next deadline come out. Nothing in this crate opens a socket, spawns a task or reads a
+//! clock; the caller owns all of that. This is what lets the transaction layer be tested
+//! with a virtual clock and simulated packet loss.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod sdp;

@@ -1,0 +1,1 @@
+//! SDP (RFC 4566/8866): parsing and byte-faithful rewriting.

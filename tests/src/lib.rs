@@ -1,0 +1,2 @@
+//! Shared test support for Palisade.
+#![forbid(unsafe_code)]
