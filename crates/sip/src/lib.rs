@@ -7,4 +7,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod header_name;
+pub mod headers;
+pub mod message;
+pub mod method;
+mod scan;
 pub mod sdp;
+pub mod uri;
+
+pub use header_name::HeaderName;
+pub use message::{Message, MessageError, ParseError, ParseLimits, Transport, Verdict};
+pub use method::Method;
