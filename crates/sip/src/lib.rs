@@ -18,3 +18,4 @@ pub mod uri;
 pub use header_name::HeaderName;
 pub use message::{Message, MessageError, ParseError, ParseLimits, Transport, Verdict};
 pub use method::Method;
+pub mod edit;

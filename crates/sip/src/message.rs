@@ -428,6 +428,11 @@ impl Message {
         Self { buf, head }
     }
 
+    /// Starts editing this message; see [`crate::edit::Editor`].
+    pub fn edit(&self) -> crate::edit::Editor<'_> {
+        crate::edit::Editor::new(self)
+    }
+
     /// The message exactly as it will be sent.
     pub fn as_bytes(&self) -> &Bytes {
         &self.buf
