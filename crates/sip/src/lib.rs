@@ -19,3 +19,5 @@ pub use header_name::HeaderName;
 pub use message::{Message, MessageError, ParseError, ParseLimits, Transport, Verdict};
 pub use method::Method;
 pub mod edit;
+pub mod framing;
+pub mod validate;

@@ -165,9 +165,7 @@ pub(crate) type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
 /// Reads one `;name[=value]`; `None` at the end of input, `Some(Err)` on malformed input.
 /// White space around `;` and `=` is accepted (header parameters allow it; URI parameters
 /// never contain any because URIs are validated first).
-pub(crate) fn next_param<'a>(
-    scan: &mut Scanner<'a>,
-) -> Option<Result<RawParam<'a>, ()>> {
+pub(crate) fn next_param<'a>(scan: &mut Scanner<'a>) -> Option<Result<RawParam<'a>, ()>> {
     scan.skip_lws();
     if scan.at_end() {
         return None;
