@@ -117,31 +117,37 @@ pub fn check_response(msg: &Message) -> Result<(), Rejection> {
         return Err(drop_it("not a response"));
     }
     let malformed = |_| drop_it("malformed response");
-    let via = msg.via().map_err(malformed)?;
-    msg.vias()
-        .try_for_each(|v| v.map(|_| ()))
-        .map_err(|_| drop_it("malformed response"))?;
+    msg.via().map_err(malformed)?;
     msg.to().map_err(malformed)?;
     msg.from().map_err(malformed)?;
     msg.call_id().map_err(malformed)?;
     msg.cseq().map_err(malformed)?;
-    // RFC 4475 §3.3.10: a response whose Via points at a broadcast or multicast address
-    // would turn Palisade into an amplifier if forwarded.
-    let dangerous = |ip: IpAddr| match ip {
-        IpAddr::V4(a) => a.is_broadcast() || a.is_multicast() || a.is_unspecified(),
-        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
-    };
-    let targets = [Some(via.host).and_then(|h| h.ip()), via.received()];
-    let maddr = via
-        .params
-        .get("maddr")
-        .flatten()
-        .and_then(|m| Host::parse(m).ok())
-        .and_then(|h| h.ip());
-    if targets.into_iter().chain([maddr]).flatten().any(dangerous) {
-        return Err(drop_it("Via points at a broadcast or multicast address"));
+    for via in msg.vias() {
+        let via = via.map_err(|_| drop_it("malformed response"))?;
+        // RFC 4475 §3.3.10: a Via that points at a broadcast or multicast address would
+        // make whoever sends the response on an amplifier.
+        let maddr = via
+            .params
+            .get("maddr")
+            .flatten()
+            .and_then(|m| Host::parse(m).ok())
+            .and_then(|h| h.ip());
+        if [via.host.ip(), via.received(), maddr]
+            .into_iter()
+            .flatten()
+            .any(is_broadcast_like)
+        {
+            return Err(drop_it("Via points at a broadcast or multicast address"));
+        }
     }
     Ok(())
+}
+
+fn is_broadcast_like(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_broadcast() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
+    }
 }
 
 /// The option tags in Require (and Proxy-Require, which a B2BUA acting for the far end
