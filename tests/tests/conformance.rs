@@ -2,6 +2,7 @@
 //! RFCs call for. Parsing, then the validation every request or response passes, must
 //! accept the valid messages and give the invalid ones the right answer (a status code to
 //! send, or a silent drop); none may panic.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 
