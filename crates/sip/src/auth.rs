@@ -1,1 +1,113 @@
 //! Digest authentication (RFC 2617, RFC 7616, RFC 8760).
+//!
+//! This module parses and serializes `WWW-Authenticate` / `Proxy-Authenticate` challenges and
+//! `Authorization` / `Proxy-Authorization` credentials, computes and verifies digest responses
+//! and answers challenges on behalf of a client.
+//!
+//! It deliberately holds no policy and no state: nonces, cnonces and nonce counts are supplied by
+//! the caller (this crate has no randomness and no clock), and deciding whether a nonce is fresh,
+//! which realm applies or which algorithms are acceptable is left to the layer that owns
+//! registrations and trunks.
+//!
+//! Header values come straight off the network, so every parser here is bounded by [`Limits`]:
+//! malformed or hostile input yields an [`AuthError`], never a panic or an unbounded allocation.
+
+mod algorithm;
+mod challenge;
+mod credentials;
+mod syntax;
+
+pub use algorithm::{Algorithm, Qop, QopOptions};
+pub use challenge::{Challenge, DigestChallenge};
+pub use credentials::{Credentials, DigestCredentials};
+pub use syntax::{AuthParam, OtherScheme};
+
+/// Bounds applied while parsing header values received from the network.
+///
+/// Authentication headers are small in practice (a few hundred bytes); the limits exist so that
+/// a peer cannot make the parser allocate or loop in proportion to an arbitrarily large input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum length in bytes of the whole header value.
+    pub max_input_len: usize,
+    /// Maximum number of `name=value` parameters.
+    pub max_params: usize,
+    /// Maximum length in bytes of a parameter name or of a decoded parameter value.
+    pub max_value_len: usize,
+}
+
+impl Limits {
+    /// Limits that comfortably fit every real-world SIP and HTTP digest header.
+    pub const DEFAULT: Self = Self {
+        max_input_len: 8 * 1024,
+        max_params: 32,
+        max_value_len: 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Everything that can go wrong while parsing, computing or answering digest authentication.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The header value exceeds [`Limits::max_input_len`].
+    #[error("authentication header longer than {limit} bytes")]
+    TooLong {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// The header value has more than [`Limits::max_params`] parameters.
+    #[error("more than {limit} authentication parameters")]
+    TooManyParams {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// A parameter name or value exceeds [`Limits::max_value_len`].
+    #[error("authentication parameter longer than {limit} bytes")]
+    ValueTooLong {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// The header value does not follow the `scheme param=value, ...` grammar.
+    #[error("malformed authentication header at byte {offset}: {reason}")]
+    Syntax {
+        /// Byte offset into the header value where parsing stopped.
+        offset: usize,
+        /// What was expected or found there.
+        reason: &'static str,
+    },
+    /// A parameter value is not valid UTF-8.
+    #[error("authentication parameter is not valid UTF-8")]
+    InvalidUtf8,
+    /// A parameter that may appear only once appeared twice.
+    #[error("duplicate `{0}` parameter")]
+    DuplicateParam(&'static str),
+    /// A parameter required by the RFCs (or by the computation asked for) is absent.
+    #[error("missing `{0}` parameter")]
+    MissingParam(&'static str),
+    /// A parameter is present but its value is not acceptable.
+    #[error("invalid `{0}` parameter")]
+    InvalidParam(&'static str),
+    /// The `algorithm` parameter names an algorithm this module does not implement.
+    #[error("unsupported digest algorithm `{0}`")]
+    UnsupportedAlgorithm(String),
+    /// The `qop` parameter of credentials names a quality of protection this module does not
+    /// implement.
+    #[error("unsupported qop `{0}`")]
+    UnsupportedQop(String),
+    /// A precomputed H(A1) does not have the length of the algorithm's digest.
+    #[error("precomputed H(A1) has the wrong length for {0}")]
+    Ha1Length(Algorithm),
+    /// With `userhash=true` the username field is a hash, so H(A1) cannot be derived from a
+    /// password alone and must be supplied precomputed.
+    #[error("userhash credentials need a precomputed H(A1)")]
+    UserhashNeedsHa1,
+    /// None of the challenges offered is a Digest challenge this module can answer.
+    #[error("no usable Digest challenge")]
+    NoUsableChallenge,
+}
