@@ -15,11 +15,13 @@
 mod algorithm;
 mod challenge;
 mod credentials;
+mod digest;
 mod syntax;
 
 pub use algorithm::{Algorithm, Qop, QopOptions};
 pub use challenge::{Challenge, DigestChallenge};
 pub use credentials::{Credentials, DigestCredentials};
+pub use digest::{Secret, constant_time_eq, expected_response, ha1, userhash, verify_response};
 pub use syntax::{AuthParam, OtherScheme};
 
 /// Bounds applied while parsing header values received from the network.
