@@ -14,12 +14,14 @@
 
 mod algorithm;
 mod challenge;
+mod client;
 mod credentials;
 mod digest;
 mod syntax;
 
 pub use algorithm::{Algorithm, Qop, QopOptions};
 pub use challenge::{Challenge, DigestChallenge};
+pub use client::{Answer, answer_challenges, strongest_challenge};
 pub use credentials::{Credentials, DigestCredentials};
 pub use digest::{Secret, constant_time_eq, expected_response, ha1, userhash, verify_response};
 pub use syntax::{AuthParam, OtherScheme};

@@ -68,6 +68,17 @@ impl Algorithm {
             _ => 64,
         }
     }
+
+    /// Relative strength of the underlying hash, used to pick among several challenges.
+    ///
+    /// A `-sess` variant is exactly as strong as its base hash.
+    pub(super) fn strength(self) -> u8 {
+        match self {
+            Self::Md5 | Self::Md5Sess => 0,
+            Self::Sha256 | Self::Sha256Sess => 1,
+            Self::Sha512_256 | Self::Sha512_256Sess => 2,
+        }
+    }
 }
 
 impl fmt::Display for Algorithm {
