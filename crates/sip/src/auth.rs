@@ -115,3 +115,113 @@ pub enum AuthError {
     #[error("no usable Digest challenge")]
     NoUsableChallenge,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Parses `input` both ways and checks that whatever parses survives serialization.
+    fn check_round_trip(input: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(challenge) = Challenge::parse(input) {
+            let text = challenge.to_string();
+            prop_assert_eq!(Challenge::parse(text.as_bytes()), Ok(challenge));
+        }
+        if let Ok(credentials) = Credentials::parse(input) {
+            let text = credentials.to_string();
+            prop_assert_eq!(Credentials::parse(text.as_bytes()), Ok(credentials));
+        }
+        Ok(())
+    }
+
+    /// A value for parameter `name`: usually one its field accepts, sometimes anything.
+    fn value_for(name: &'static str) -> BoxedStrategy<String> {
+        let free = prop_oneof![
+            "[ -~]{0,12}".prop_map(|v| format!("\"{}\"", v.replace(['"', '\\'], ""))),
+            "[!#-+\\--~]{1,12}",
+            Just(r#""a\"b\\c""#.to_owned()),
+        ];
+        let typed: &[&str] = match name {
+            "stale" | "userhash" => &["true", "FALSE", "\"TRUE\""],
+            "algorithm" => &["MD5", "sha-256-sess", "SHA-512-256", "\"SHA-256\""],
+            "qop" => &["auth", "auth-int", "\"auth,auth-int\"", "\"auth-int, x\""],
+            "nc" => &["00000001", "\"0000ABCD\""],
+            _ => return free.boxed(),
+        };
+        let typed = prop::sample::select(typed.to_vec()).prop_map(str::to_owned);
+        prop_oneof![9 => typed, 1 => free].boxed()
+    }
+
+    /// Header-shaped input, so that the search reaches deep into the parsers instead of
+    /// failing on the scheme name. Names are drawn without repetition and values to suit
+    /// them, so that most inputs parse and actually exercise the round trip.
+    fn header_like() -> impl Strategy<Value = String> {
+        const NAMES: [&str; 14] = [
+            "realm",
+            "nonce",
+            "opaque",
+            "stale",
+            "algorithm",
+            "qop",
+            "domain",
+            "username",
+            "uri",
+            "response",
+            "cnonce",
+            "nc",
+            "userhash",
+            "x-ext",
+        ];
+        let scheme = prop::sample::select(vec!["Digest", "digest", "Basic"]);
+        let names = prop::sample::subsequence(NAMES.to_vec(), 0..=NAMES.len()).prop_shuffle();
+        (scheme, names).prop_flat_map(|(scheme, names)| {
+            let params: Vec<_> = names
+                .into_iter()
+                .map(|name| {
+                    let separator = prop::sample::select(vec![", ", ",", " ,\r\n\t", ",,"]);
+                    (Just(name), value_for(name), separator)
+                })
+                .collect();
+            params.prop_map(move |params| {
+                let mut out = format!("{scheme} ");
+                for (name, value, separator) in params {
+                    out.push_str(&format!("{name}={value}{separator}"));
+                }
+                out
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..512)) {
+            check_round_trip(&input)?;
+        }
+
+        #[test]
+        fn header_like_input_round_trips(input in header_like()) {
+            check_round_trip(input.as_bytes())?;
+        }
+    }
+
+    #[test]
+    fn oversized_input_is_rejected_before_parsing() {
+        let input = format!(
+            "Digest realm=\"{}\"",
+            "a".repeat(Limits::DEFAULT.max_input_len)
+        );
+        assert_eq!(
+            Challenge::parse(input.as_bytes()),
+            Err(AuthError::TooLong {
+                limit: Limits::DEFAULT.max_input_len
+            })
+        );
+        let many = format!("Digest {}", "a=1,".repeat(Limits::DEFAULT.max_params + 1));
+        assert_eq!(
+            Credentials::parse(many.as_bytes()),
+            Err(AuthError::TooManyParams {
+                limit: Limits::DEFAULT.max_params
+            })
+        );
+    }
+}
