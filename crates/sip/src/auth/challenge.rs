@@ -41,8 +41,8 @@ impl fmt::Display for Challenge {
     /// Writes the header value, without the header name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Digest(digest) => digest.fmt(f),
-            Self::Other(other) => other.fmt(f),
+            Self::Digest(digest) => fmt::Display::fmt(digest, f),
+            Self::Other(other) => fmt::Display::fmt(other, f),
         }
     }
 }

@@ -49,6 +49,7 @@ impl OtherScheme {
     ///
     /// This is separate from parsing the header because schemes such as `Basic` carry a token68
     /// instead of parameters, and that must not make the header unparsable.
+    /// [`Limits::DEFAULT`] applies.
     pub fn params(&self) -> Result<Vec<AuthParam>, AuthError> {
         let mut cursor = Cursor::new(self.data.as_bytes());
         parse_params(&mut cursor, &Limits::DEFAULT)
@@ -398,14 +399,6 @@ impl<'a, 'b> ParamWriter<'a, 'b> {
         } else {
             self.quoted(&param.name, &param.value)
         }
-    }
-}
-
-impl fmt::Debug for ParamWriter<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParamWriter")
-            .field("first", &self.first)
-            .finish_non_exhaustive()
     }
 }
 
