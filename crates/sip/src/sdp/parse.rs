@@ -323,6 +323,9 @@ impl Builder {
             return Err(SdpError::BadAttribute { line: i + 1 });
         }
         if &text[..name_len] == b"rtcp" {
+            if name_len == text.len() {
+                return Err(SdpError::BadRtcp { line: i + 1 });
+            }
             let rest = Span {
                 start: value.start + name_len + 1,
                 end: value.end,
