@@ -261,8 +261,11 @@ impl<'a> SdpEditor<'a> {
             (None, None) => return,
         };
         let own = self.sdp.conns_in(info.lines());
-        for conn in own {
-            self.replace_connection(conn, addr, holds, ops);
+        if !own.is_empty() {
+            for conn in own {
+                self.replace_connection(conn, addr, holds, ops);
+            }
+            return;
         }
         // A blanket rewrite leaves covered sections following the session-level line, so
         // that a preserved session-level hold keeps holding them.
@@ -270,7 +273,7 @@ impl<'a> SdpEditor<'a> {
             None => true,
             Some(same) => explicit && !same,
         };
-        if own.is_empty() && insert {
+        if insert {
             let anchor = self.anchor_before(info.lines(), b"cbka");
             ops.push(Op::insert(anchor, connection_line(b"IN", addr)));
         }

@@ -11,6 +11,7 @@
 //! are the line index and a few small vectors whose length the limits cap.
 
 mod edit;
+mod grammar;
 mod media;
 mod parse;
 #[cfg(test)]
@@ -270,7 +271,7 @@ impl Sdp {
     }
 
     /// All media sections, in order.
-    pub fn medias(&self) -> impl Iterator<Item = Media<'_>> + '_ {
+    pub fn media_sections(&self) -> impl Iterator<Item = Media<'_>> + '_ {
         (0..self.media_count()).filter_map(|i| self.media(i))
     }
 

@@ -160,9 +160,9 @@ proptest! {
         let sdp = Sdp::parse(g.body.as_bytes(), &SdpLimits::default()).unwrap();
         prop_assert_eq!(sdp.edit().build(), g.body.as_bytes());
         prop_assert_eq!(sdp.as_bytes(), g.body.as_bytes());
-        let ports: Vec<u16> = sdp.medias().map(|m| m.port()).collect();
+        let ports: Vec<u16> = sdp.media_sections().map(|m| m.port()).collect();
         prop_assert_eq!(ports, g.ports);
-        prop_assert!(sdp.medias().all(|m| m.connection().is_some()));
+        prop_assert!(sdp.media_sections().all(|m| m.connection().is_some()));
     }
 
     #[test]
@@ -175,7 +175,7 @@ proptest! {
         editor.set_connection_address(addr, NullHold::Overwrite);
         let out = editor.build();
         let edited = Sdp::parse(&out, &SdpLimits::default()).unwrap();
-        for media in edited.medias() {
+        for media in edited.media_sections() {
             let conn = media.connection().unwrap();
             prop_assert_eq!(conn.address, Address::Ip(addr));
             prop_assert_eq!(conn.addrtype, AddrType::of(addr));
@@ -206,7 +206,7 @@ proptest! {
         prop_assert!(!edited.has_ice());
         prop_assert_eq!(edited.origin().sess_version, version);
         prop_assert_eq!(edited.media_count(), sdp.media_count());
-        for (before, after) in sdp.medias().zip(edited.medias()) {
+        for (before, after) in sdp.media_sections().zip(edited.media_sections()) {
             prop_assert_eq!(after.port(), port);
             prop_assert_eq!(after.port_count(), before.port_count());
             prop_assert_eq!(after.rtcp().map(|r| r.port), Some(rtcp));

@@ -284,7 +284,7 @@ fn webrtc_bundle_offer() {
         "recvonly is not hold from the sender's side"
     );
     assert_eq!(video.rtpmap(97).unwrap().params, None);
-    assert!(sdp.medias().all(|m| !m.is_rejected()));
+    assert!(sdp.media_sections().all(|m| !m.is_rejected()));
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn ipv6_without_brackets() {
     let addr: Ipv6Addr = "2001:db8::20".parse().unwrap();
     assert_eq!(sdp.origin().addrtype, AddrType::Ip6);
     assert_eq!(sdp.origin().address, Address::Ip(IpAddr::V6(addr)));
-    for media in sdp.medias() {
+    for media in sdp.media_sections() {
         let conn = media.connection().unwrap();
         assert_eq!(conn.addrtype, AddrType::Ip6);
         assert_eq!(conn.address, Address::Ip(IpAddr::V6(addr)));
