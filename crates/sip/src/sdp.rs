@@ -1,1 +1,0 @@
-//! SDP (RFC 4566/8866): parsing and byte-faithful rewriting.
