@@ -77,7 +77,8 @@ fn edit(c: &mut Criterion) {
             let m = Message::parse(black_box(bytes.clone()), Transport::Datagram, &limits).unwrap();
             let contact = m.headers_named(HeaderName::Contact).next().unwrap().index;
             let mut e = m.edit();
-            e.set_via_received("198.51.100.77".parse().unwrap(), Some(40312)).unwrap();
+            e.set_via_received("198.51.100.77".parse().unwrap(), Some(40312))
+                .unwrap();
             e.replace(contact, "<sip:alice@203.0.113.10:5060>").unwrap();
             e.set_body(new_body.clone(), None).unwrap();
             e.finish().len()

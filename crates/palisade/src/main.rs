@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "palisade", version, about = "Palisade session border controller")]
+#[command(
+    name = "palisade",
+    version,
+    about = "Palisade session border controller"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

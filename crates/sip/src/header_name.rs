@@ -47,134 +47,107 @@ pub enum HeaderName {
     Other,
 }
 
-/// (lower-case long form, compact form, canonical spelling, variant)
-const TABLE: &[(&str, Option<u8>, &str, HeaderName)] = &[
-    ("via", Some(b'v'), "Via", HeaderName::Via),
-    ("from", Some(b'f'), "From", HeaderName::From),
-    ("to", Some(b't'), "To", HeaderName::To),
-    ("call-id", Some(b'i'), "Call-ID", HeaderName::CallId),
-    ("cseq", None, "CSeq", HeaderName::CSeq),
-    ("contact", Some(b'm'), "Contact", HeaderName::Contact),
-    (
-        "max-forwards",
-        None,
-        "Max-Forwards",
-        HeaderName::MaxForwards,
-    ),
-    (
-        "content-length",
-        Some(b'l'),
-        "Content-Length",
-        HeaderName::ContentLength,
-    ),
-    (
-        "content-type",
-        Some(b'c'),
-        "Content-Type",
-        HeaderName::ContentType,
-    ),
-    (
-        "content-encoding",
-        Some(b'e'),
-        "Content-Encoding",
-        HeaderName::ContentEncoding,
-    ),
-    ("route", None, "Route", HeaderName::Route),
-    (
-        "record-route",
-        None,
-        "Record-Route",
-        HeaderName::RecordRoute,
-    ),
-    ("path", None, "Path", HeaderName::Path),
-    ("expires", None, "Expires", HeaderName::Expires),
-    (
-        "www-authenticate",
-        None,
-        "WWW-Authenticate",
-        HeaderName::WwwAuthenticate,
-    ),
-    (
-        "proxy-authenticate",
-        None,
-        "Proxy-Authenticate",
-        HeaderName::ProxyAuthenticate,
-    ),
-    (
-        "authorization",
-        None,
-        "Authorization",
-        HeaderName::Authorization,
-    ),
-    (
-        "proxy-authorization",
-        None,
-        "Proxy-Authorization",
-        HeaderName::ProxyAuthorization,
-    ),
-    ("user-agent", None, "User-Agent", HeaderName::UserAgent),
-    ("server", None, "Server", HeaderName::Server),
-    ("supported", Some(b'k'), "Supported", HeaderName::Supported),
-    ("unsupported", None, "Unsupported", HeaderName::Unsupported),
-    ("require", None, "Require", HeaderName::Require),
-    (
-        "proxy-require",
-        None,
-        "Proxy-Require",
-        HeaderName::ProxyRequire,
-    ),
-    ("allow", None, "Allow", HeaderName::Allow),
-    (
-        "allow-events",
-        Some(b'u'),
-        "Allow-Events",
-        HeaderName::AllowEvents,
-    ),
-    ("accept", None, "Accept", HeaderName::Accept),
-    ("event", Some(b'o'), "Event", HeaderName::Event),
-    ("refer-to", Some(b'r'), "Refer-To", HeaderName::ReferTo),
-    (
-        "referred-by",
-        Some(b'b'),
-        "Referred-By",
-        HeaderName::ReferredBy,
-    ),
-    (
-        "session-expires",
-        Some(b'x'),
-        "Session-Expires",
-        HeaderName::SessionExpires,
-    ),
-    ("min-se", None, "Min-SE", HeaderName::MinSe),
-    ("min-expires", None, "Min-Expires", HeaderName::MinExpires),
-    ("subject", Some(b's'), "Subject", HeaderName::Subject),
-    ("timestamp", None, "Timestamp", HeaderName::Timestamp),
-    ("rseq", None, "RSeq", HeaderName::RSeq),
-    ("rack", None, "RAck", HeaderName::RAck),
-    ("retry-after", None, "Retry-After", HeaderName::RetryAfter),
-    ("date", None, "Date", HeaderName::Date),
-];
-
 impl HeaderName {
     /// Classifies a header name as written in a message (case-insensitive, compact forms).
+    /// This runs for every header of every message, hence a match on the lower-cased
+    /// name in a stack buffer rather than a table walk.
     pub fn from_bytes(name: &[u8]) -> Self {
-        if let [c] = name {
-            let c = c.to_ascii_lowercase();
-            return TABLE
-                .iter()
-                .find(|e| e.1 == Some(c))
-                .map_or(Self::Other, |e| e.3);
+        const LONGEST: usize = 19; // "proxy-authorization"
+        if name.len() > LONGEST {
+            return Self::Other;
         }
-        // Lengths differ for most entries, so the comparison is usually one length check.
-        TABLE
-            .iter()
-            .find(|e| e.0.len() == name.len() && e.0.as_bytes().eq_ignore_ascii_case(name))
-            .map_or(Self::Other, |e| e.3)
+        let mut buf = [0u8; LONGEST];
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        match &buf[..name.len()] {
+            b"via" | b"v" => Self::Via,
+            b"from" | b"f" => Self::From,
+            b"to" | b"t" => Self::To,
+            b"call-id" | b"i" => Self::CallId,
+            b"cseq" => Self::CSeq,
+            b"contact" | b"m" => Self::Contact,
+            b"max-forwards" => Self::MaxForwards,
+            b"content-length" | b"l" => Self::ContentLength,
+            b"content-type" | b"c" => Self::ContentType,
+            b"content-encoding" | b"e" => Self::ContentEncoding,
+            b"route" => Self::Route,
+            b"record-route" => Self::RecordRoute,
+            b"path" => Self::Path,
+            b"expires" => Self::Expires,
+            b"www-authenticate" => Self::WwwAuthenticate,
+            b"proxy-authenticate" => Self::ProxyAuthenticate,
+            b"authorization" => Self::Authorization,
+            b"proxy-authorization" => Self::ProxyAuthorization,
+            b"user-agent" => Self::UserAgent,
+            b"server" => Self::Server,
+            b"supported" | b"k" => Self::Supported,
+            b"unsupported" => Self::Unsupported,
+            b"require" => Self::Require,
+            b"proxy-require" => Self::ProxyRequire,
+            b"allow" => Self::Allow,
+            b"allow-events" | b"u" => Self::AllowEvents,
+            b"accept" => Self::Accept,
+            b"event" | b"o" => Self::Event,
+            b"refer-to" | b"r" => Self::ReferTo,
+            b"referred-by" | b"b" => Self::ReferredBy,
+            b"session-expires" | b"x" => Self::SessionExpires,
+            b"min-se" => Self::MinSe,
+            b"min-expires" => Self::MinExpires,
+            b"subject" | b"s" => Self::Subject,
+            b"timestamp" => Self::Timestamp,
+            b"rseq" => Self::RSeq,
+            b"rack" => Self::RAck,
+            b"retry-after" => Self::RetryAfter,
+            b"date" => Self::Date,
+            _ => Self::Other,
+        }
     }
 
-    /// The canonical long form, used when Palisade writes a header.
+    /// The canonical long form, used when Palisade writes a header (empty for `Other`).
     pub fn as_str(self) -> &'static str {
-        TABLE.iter().find(|e| e.3 == self).map_or("", |e| e.2)
+        match self {
+            Self::Via => "Via",
+            Self::From => "From",
+            Self::To => "To",
+            Self::CallId => "Call-ID",
+            Self::CSeq => "CSeq",
+            Self::Contact => "Contact",
+            Self::MaxForwards => "Max-Forwards",
+            Self::ContentLength => "Content-Length",
+            Self::ContentType => "Content-Type",
+            Self::ContentEncoding => "Content-Encoding",
+            Self::Route => "Route",
+            Self::RecordRoute => "Record-Route",
+            Self::Path => "Path",
+            Self::Expires => "Expires",
+            Self::WwwAuthenticate => "WWW-Authenticate",
+            Self::ProxyAuthenticate => "Proxy-Authenticate",
+            Self::Authorization => "Authorization",
+            Self::ProxyAuthorization => "Proxy-Authorization",
+            Self::UserAgent => "User-Agent",
+            Self::Server => "Server",
+            Self::Supported => "Supported",
+            Self::Unsupported => "Unsupported",
+            Self::Require => "Require",
+            Self::ProxyRequire => "Proxy-Require",
+            Self::Allow => "Allow",
+            Self::AllowEvents => "Allow-Events",
+            Self::Accept => "Accept",
+            Self::Event => "Event",
+            Self::ReferTo => "Refer-To",
+            Self::ReferredBy => "Referred-By",
+            Self::SessionExpires => "Session-Expires",
+            Self::MinSe => "Min-SE",
+            Self::MinExpires => "Min-Expires",
+            Self::Subject => "Subject",
+            Self::Timestamp => "Timestamp",
+            Self::RSeq => "RSeq",
+            Self::RAck => "RAck",
+            Self::RetryAfter => "Retry-After",
+            Self::Date => "Date",
+            Self::Other => "",
+        }
     }
 }
 
@@ -193,5 +166,13 @@ mod tests {
         assert_eq!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Other);
         assert_eq!(HeaderName::from_bytes(b"q"), HeaderName::Other);
         assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
+        assert_eq!(
+            HeaderName::from_bytes(b"Proxy-Authorization"),
+            HeaderName::ProxyAuthorization
+        );
+        assert_eq!(
+            HeaderName::from_bytes(b"Proxy-Authorization-X"),
+            HeaderName::Other
+        );
     }
 }

@@ -168,20 +168,34 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<usize>,
 }
 
-/// Finds the end of the line starting at `from`: the index of its CR (CRLF required).
-fn line_end(buf: &[u8], from: usize) -> Result<Option<usize>, ParseError> {
-    match memchr::memchr(b'\n', &buf[from..]) {
-        None => Ok(None),
-        Some(i) => {
-            let lf = from + i;
-            if lf == from || buf[lf - 1] != b'\r' {
-                // A bare LF is not a line terminator in SIP; refuse rather than guess.
-                return Err(ParseError::HeaderLine);
+/// Finds line ends in one pass over the buffer. Lines end in CRLF; a bare CR or LF is
+/// refused rather than guessed at. One iterator for the whole head amortizes the vector
+/// search set-up that a separate search per (short) header line would pay every time.
+struct LineEnds<'a> {
+    buf: &'a [u8],
+    it: memchr::Memchr2<'a>,
+}
+
+impl<'a> LineEnds<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self {
+            buf,
+            it: memchr::memchr2_iter(b'\r', b'\n', buf),
+        }
+    }
+
+    /// The index of the next line's CR; `None` when the buffer ends first.
+    fn next_end(&mut self) -> Result<Option<usize>, ParseError> {
+        let Some(at) = self.it.next() else {
+            return Ok(None);
+        };
+        match (self.buf[at], self.buf.get(at + 1)) {
+            (b'\r', Some(b'\n')) => {
+                self.it.next();
+                Ok(Some(at))
             }
-            if memchr::memchr(b'\r', &buf[from..lf - 1]).is_some() {
-                return Err(ParseError::HeaderLine);
-            }
-            Ok(Some(lf - 1))
+            (b'\r', None) => Ok(None),
+            _ => Err(ParseError::HeaderLine),
         }
     }
 }
@@ -252,7 +266,8 @@ fn looks_like_request(buf: &[u8]) -> bool {
 /// Locates the start line and header fields of `buf`.
 pub(crate) fn parse_head(buf: &[u8], limits: &ParseLimits) -> Result<Head, ParseError> {
     let window = &buf[..buf.len().min(limits.max_message_size)];
-    let Some(start_end) = line_end(window, 0)? else {
+    let mut lines = LineEnds::new(window);
+    let Some(start_end) = lines.next_end()? else {
         return Err(if buf.len() > limits.max_message_size {
             ParseError::TooLarge(limits.max_message_size)
         } else {
@@ -263,11 +278,11 @@ pub(crate) fn parse_head(buf: &[u8], limits: &ParseLimits) -> Result<Head, Parse
         return Err(ParseError::HeaderTooLong(limits.max_header_len));
     }
     let start = parse_start_line(window, start_end)?;
-    let mut headers: Vec<HeaderEntry> = Vec::with_capacity(16);
+    let mut headers: Vec<HeaderEntry> = Vec::with_capacity(24);
     let mut content_length = None;
     let mut pos = start_end + 2;
     loop {
-        let Some(end) = line_end(window, pos)? else {
+        let Some(end) = lines.next_end()? else {
             return Err(if buf.len() > limits.max_message_size {
                 ParseError::TooLarge(limits.max_message_size)
             } else {
@@ -523,7 +538,12 @@ impl Message {
 
     /// The header fields with the given name, in order.
     pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = Header<'_>> {
-        self.headers().filter(move |h| h.name == name)
+        self.head
+            .headers
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.name == name)
+            .map(|(i, e)| self.header_at(i, e))
     }
 
     /// The header fields with the given name as written (for unknown headers;

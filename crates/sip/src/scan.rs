@@ -5,36 +5,70 @@
 //! CRLF that is *not* followed by white space would have ended the header line and can never
 //! appear inside a value.
 
+const TOKEN: u8 = 1;
+const WORD: u8 = 2;
+const LWS: u8 = 4;
+const NOT_URI: u8 = 8;
+
+/// Character classes, looked up once per byte: these predicates run over every header
+/// byte of every message, and a table is cheaper than a chain of range comparisons.
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let token = matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        let word = token
+            || matches!(
+                b,
+                b'(' | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            );
+        let lws = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let not_uri = lws || b < 0x20 || b == 0x7f || matches!(b, b'<' | b'>' | b'"');
+        t[i] = (token as u8) * TOKEN
+            | (word as u8) * WORD
+            | (lws as u8) * LWS
+            | (not_uri as u8) * NOT_URI;
+        i += 1;
+    }
+    t
+};
+
 /// True for the characters of the RFC 3261 `token` rule.
+#[inline]
 pub(crate) const fn is_token(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    CLASSES[b as usize] & TOKEN != 0
 }
 
 /// True for the characters of the RFC 3261 `word` rule (used by Call-ID).
+#[inline]
 pub(crate) const fn is_word(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
+    CLASSES[b as usize] & WORD != 0
 }
 
 /// White space inside a header value, folding included.
+#[inline]
 pub(crate) const fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+    CLASSES[b as usize] & LWS != 0
+}
+
+/// Octets that never appear in a URI: white space, controls, `<`, `>` and `"`.
+#[inline]
+pub(crate) const fn is_not_uri(b: u8) -> bool {
+    CLASSES[b as usize] & NOT_URI != 0
 }
 
 /// Parses a decimal number with checked arithmetic: overflow is an error, never a wrap.

@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use crate::scan::{Scanner, is_lws, is_token};
+use crate::scan::{Scanner, is_not_uri, is_token};
 
 /// Why a URI was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -255,9 +255,7 @@ impl<'a> Uri<'a> {
     /// Parses a URI; the text must be exactly the URI (no surrounding white space).
     pub fn parse(text: &'a str) -> Result<Self, UriError> {
         let b = text.as_bytes();
-        if b.iter()
-            .any(|&c| is_lws(c) || matches!(c, b'<' | b'>' | b'"') || c < 0x20)
-        {
+        if b.iter().any(|&c| is_not_uri(c)) {
             return Err(UriError::Chars);
         }
         let colon = memchr::memchr(b':', b).ok_or(UriError::Scheme)?;
