@@ -38,10 +38,10 @@ const CLASSES: [u8; 256] = {
             );
         let lws = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
         let not_uri = lws || b < 0x20 || b == 0x7f || matches!(b, b'<' | b'>' | b'"');
-        t[i] = (token as u8) * TOKEN
-            | (word as u8) * WORD
-            | (lws as u8) * LWS
-            | (not_uri as u8) * NOT_URI;
+        t[i] = ((token as u8) * TOKEN)
+            | ((word as u8) * WORD)
+            | ((lws as u8) * LWS)
+            | ((not_uri as u8) * NOT_URI);
         i += 1;
     }
     t
