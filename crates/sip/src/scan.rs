@@ -14,9 +14,8 @@ const NOT_URI: u8 = 8;
 /// byte of every message, and a table is cheaper than a chain of range comparisons.
 const CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
+    let mut b: u8 = 0;
+    loop {
         let token = matches!(b,
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
             | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
@@ -38,13 +37,15 @@ const CLASSES: [u8; 256] = {
             );
         let lws = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
         let not_uri = lws || b < 0x20 || b == 0x7f || matches!(b, b'<' | b'>' | b'"');
-        t[i] = ((token as u8) * TOKEN)
+        t[b as usize] = ((token as u8) * TOKEN)
             | ((word as u8) * WORD)
             | ((lws as u8) * LWS)
             | ((not_uri as u8) * NOT_URI);
-        i += 1;
+        if b == u8::MAX {
+            break t;
+        }
+        b += 1;
     }
-    t
 };
 
 /// True for the characters of the RFC 3261 `token` rule.
