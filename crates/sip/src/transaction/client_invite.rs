@@ -63,6 +63,15 @@ impl ClientInvite {
             None => return Err(TransactionError::NotARequest),
         }
         let key = TransactionKey::for_client(&request)?;
+        // Everything the ACK for a non-2xx response copies from the INVITE (§17.1.1.3) is
+        // checked now, so that no response can later leave the transaction unable to ACK.
+        if request.header(HeaderName::From).is_none()
+            || request.header(HeaderName::CallId).is_none()
+            || request.cseq().is_err()
+            || request.request_uri_str().is_none()
+        {
+            return Err(TransactionError::Ack);
+        }
         let mut t = Self {
             key,
             request: request.clone(),

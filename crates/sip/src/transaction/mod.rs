@@ -81,7 +81,8 @@ pub enum TransactionError {
     Mismatch,
     #[error("not allowed in the current state")]
     WrongState,
-    #[error("cannot build the ACK for this response")]
+    /// The INVITE or the response lacks a header the ACK copies (§17.1.1.3).
+    #[error("an ACK could not be built from this message")]
     Ack,
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -39,22 +39,20 @@ impl<T> TransactionTable<T> {
         }
     }
 
-    fn resolve<'a>(&'a self, key: &'a TransactionKey) -> &'a TransactionKey {
-        if self.entries.contains_key(key) {
-            key
-        } else {
-            self.aliases.get(key).unwrap_or(key)
+    /// The transaction a message with this key belongs to.
+    pub fn get(&self, key: &TransactionKey) -> Option<&T> {
+        match self.entries.get(key) {
+            Some(t) => Some(t),
+            None => self.entries.get(self.aliases.get(key)?),
         }
     }
 
-    /// The transaction a message with this key belongs to.
-    pub fn get(&self, key: &TransactionKey) -> Option<&T> {
-        self.entries.get(self.resolve(key))
-    }
-
     pub fn get_mut(&mut self, key: &TransactionKey) -> Option<&mut T> {
-        let key = self.resolve(key).clone();
-        self.entries.get_mut(&key)
+        if self.entries.contains_key(key) {
+            return self.entries.get_mut(key);
+        }
+        let primary = self.aliases.get(key)?;
+        self.entries.get_mut(primary)
     }
 
     /// The INVITE server transaction a CANCEL with this key refers to (§9.2).
@@ -63,11 +61,18 @@ impl<T> TransactionTable<T> {
         self.get_mut(&target)
     }
 
-    /// Removes a transaction and its aliases.
+    /// Removes a transaction (found by its key or an alias) and its aliases.
     pub fn remove(&mut self, key: &TransactionKey) -> Option<T> {
-        let key = self.resolve(key).clone();
-        let removed = self.entries.remove(&key)?;
-        self.aliases.retain(|_, k| *k != key);
+        let (primary, removed) = match self.entries.remove_entry(key) {
+            Some(entry) => entry,
+            None => {
+                let primary = self.aliases.remove(key)?;
+                self.entries.remove_entry(&primary)?
+            }
+        };
+        if !self.aliases.is_empty() {
+            self.aliases.retain(|_, k| *k != primary);
+        }
         Some(removed)
     }
 

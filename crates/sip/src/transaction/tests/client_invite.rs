@@ -198,6 +198,19 @@ Content-Length: 0\r\n\r\n",
     );
     assert_eq!(t.on_response(clock.now, no_to), Err(TransactionError::Ack));
     assert_eq!(t.state(), S::Calling);
+    // RFC 4475 insuf: an INVITE without From or Call-ID could never be ACKed.
+    let insuf = parse(include_bytes!(
+        "../../../../../tests/data/corpus/rfc4475/insuf.dat"
+    ));
+    assert!(matches!(
+        ClientInvite::new(
+            clock.now,
+            insuf,
+            Reliability::Unreliable,
+            TimerConfig::default()
+        ),
+        Err(TransactionError::Ack)
+    ));
 }
 
 #[test]
