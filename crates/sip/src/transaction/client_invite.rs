@@ -1,10 +1,10 @@
 //! The INVITE client transaction (RFC 3261 §17.1.1, as updated by RFC 6026 §8.4).
 //!
 //! ```text
-//!  Calling ──1xx──▶ Proceeding ──2xx──▶ Accepted ──Timer M──▶ Terminated
-//!     │  └──────────2xx─────────────────────▲
-//!     └─300-699 (send ACK)─▶ Completed ──Timer D──▶ Terminated
-//!     └─Timer B (Timeout)───────────────────────────▶ Terminated
+//!  Calling ──1xx──▶ Proceeding
+//!  Calling, Proceeding ──2xx──▶ Accepted ──Timer M──▶ Terminated
+//!  Calling, Proceeding ──300-699, send ACK──▶ Completed ──Timer D──▶ Terminated
+//!  Calling ──Timer B, Timeout──▶ Terminated
 //! ```
 
 use std::time::Instant;
