@@ -13,6 +13,7 @@ pub mod message;
 pub mod method;
 mod scan;
 pub mod sdp;
+pub mod transaction;
 pub mod uri;
 
 pub use header_name::HeaderName;
