@@ -461,6 +461,12 @@ impl Builder {
         self
     }
 
+    /// Sets the body without a Content-Type (the caller has written one already).
+    pub fn raw_body(&mut self, body: Bytes) -> &mut Self {
+        self.body = body;
+        self
+    }
+
     /// The finished message bytes.
     pub fn build(mut self) -> Result<Bytes, EditError> {
         if let Some(e) = self.error {
@@ -498,7 +504,18 @@ pub enum BuildError {
 /// copied (a To tag added when given and the request had none), and Timestamp echoed in a
 /// 100 (§8.2.6.1).
 pub fn response_to(req: &Message, code: u16, to_tag: Option<&str>) -> Builder {
-    let mut b = Builder::response(code, None);
+    response_with_reason(req, code, None, to_tag)
+}
+
+/// [`response_to`] with a reason phrase of the caller's choosing (relayed from another
+/// leg, for instance); `None` writes the standard phrase.
+pub fn response_with_reason(
+    req: &Message,
+    code: u16,
+    reason: Option<&str>,
+    to_tag: Option<&str>,
+) -> Builder {
+    let mut b = Builder::response(code, reason);
     for h in req.headers() {
         match h.name {
             HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {

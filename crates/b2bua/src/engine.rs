@@ -1,0 +1,1788 @@
+//! The B2BUA engine: routes each message to a transaction, a call or a registration, and
+//! turns what happens on one leg into what must happen on the other.
+//!
+//! Driven like the transaction machines it owns: [`B2bua::handle_inbound`] and
+//! [`B2bua::handle_timeout`] take the current time, [`B2bua::poll_transmit`] hands out
+//! what to send and [`B2bua::poll_timeout`] says when to call again.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use palisade_sip::edit::{Builder, response_to, response_with_reason};
+use palisade_sip::headers::{ContactValue, NameAddr};
+use palisade_sip::transaction::{Reliability, TransactionKey, TransactionTable, TuEvent};
+use palisade_sip::validate::{check_request, check_response};
+use palisade_sip::{HeaderName, Message, Method, Verdict};
+
+use crate::call::{Call, CallState, CancelState, OkRetransmit};
+use crate::config::{B2buaConfig, SideAddrs};
+use crate::event::Event;
+use crate::ids::IdGen;
+use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
+use crate::registrar::{Binding, Registrar};
+use crate::relay::{copy_body, copy_headers};
+use crate::txn::{ClientTxn, ServerTxn};
+use crate::types::{Destination, Inbound, Protocol, Side, Transmit};
+use crate::upstream::UpstreamState;
+
+/// Why a server transaction exists.
+#[derive(Debug, Clone)]
+enum ServerCtx {
+    /// Answered by Palisade itself.
+    Local,
+    /// The request that started a call, on the call's leg 0.
+    CallStart { call: u64 },
+    /// An in-dialog request being relayed to the other leg.
+    InDialog { call: u64 },
+    /// A request relayed outside any dialog (REGISTER, MESSAGE, OPTIONS ...).
+    Relay,
+}
+
+#[derive(Debug)]
+struct ServerEntry<F> {
+    txn: ServerTxn,
+    reply: Destination<F>,
+    side: Side,
+    ctx: ServerCtx,
+}
+
+/// A registration relayed to the PBX: what to remember until its response.
+#[derive(Debug, Clone)]
+struct RegisterCtx<F> {
+    aor: String,
+    /// (token, the phone's contact URI) for each contact of the request.
+    contacts: Vec<(String, String)>,
+    star: bool,
+    phone: Destination<F>,
+}
+
+/// Why a client transaction exists.
+#[derive(Debug, Clone)]
+enum ClientCtx<F> {
+    /// The request on leg 1 that a call started with.
+    CallStart { call: u64 },
+    /// A relayed request whose response goes back to a server transaction.
+    Relay {
+        server: TransactionKey,
+        call: Option<u64>,
+        register: Option<Box<RegisterCtx<F>>>,
+        upstream: Option<usize>,
+    },
+    /// A request of Palisade's own inside a call (BYE, CANCEL).
+    Own { call: u64 },
+    /// An OPTIONS health probe.
+    Probe { upstream: usize },
+}
+
+#[derive(Debug)]
+struct ClientEntry<F> {
+    txn: ClientTxn,
+    dest: Destination<F>,
+    side: Side,
+    ctx: ClientCtx<F>,
+}
+
+/// Something with a deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TimerRef {
+    Server(TransactionKey),
+    Client(TransactionKey),
+    Call(u64),
+    Binding(String),
+    Probe(usize),
+}
+
+/// A deadline in the timer heap, ordered by time, then by insertion.
+#[derive(Debug)]
+struct Timer {
+    at: Instant,
+    seq: u64,
+    what: TimerRef,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Identifies a dialog from Palisade's side: side, Call-ID and our tag.
+type DialogKey = (Side, String, String);
+
+/// The B2BUA. `F` is the IO layer's flow handle.
+#[derive(Debug)]
+pub struct B2bua<F> {
+    cfg: B2buaConfig,
+    ids: IdGen,
+    servers: TransactionTable<ServerEntry<F>>,
+    clients: TransactionTable<ClientEntry<F>>,
+    calls: HashMap<u64, Call<F>>,
+    next_call: u64,
+    dialogs: HashMap<DialogKey, (u64, usize)>,
+    registrar: Registrar<F>,
+    upstreams: Vec<UpstreamState>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_seq: u64,
+    outbox: VecDeque<Transmit<F>>,
+    events: VecDeque<Event>,
+    draining: bool,
+}
+
+/// Max-Forwards for a request relayed from one that had `incoming`.
+fn decrement(incoming: Option<u32>) -> u32 {
+    incoming.map_or(70, |m| m.saturating_sub(1).min(70))
+}
+
+fn reliability(p: Protocol) -> Reliability {
+    if p.is_reliable() {
+        Reliability::Reliable
+    } else {
+        Reliability::Unreliable
+    }
+}
+
+impl<F: Clone + std::fmt::Debug> B2bua<F> {
+    /// A B2BUA. `seed` must be secret and random: every tag, branch and Call-ID Palisade
+    /// writes is derived from it.
+    pub fn new(cfg: B2buaConfig, seed: [u8; 32], now: Instant) -> Self {
+        let upstreams = cfg
+            .upstreams
+            .iter()
+            .cloned()
+            .map(|u| UpstreamState::new(u, now))
+            .collect::<Vec<_>>();
+        let mut me = Self {
+            cfg,
+            ids: IdGen::new(seed),
+            servers: TransactionTable::new(),
+            clients: TransactionTable::new(),
+            calls: HashMap::new(),
+            next_call: 1,
+            dialogs: HashMap::new(),
+            registrar: Registrar::default(),
+            upstreams,
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            draining: false,
+        };
+        for i in 0..me.upstreams.len() {
+            me.schedule(now, TimerRef::Probe(i));
+        }
+        me
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<F>> {
+        self.outbox.pop_front()
+    }
+
+    /// The next thing that happened, for logs, metrics and call records.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`B2bua::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse(t)| t.at)
+    }
+
+    /// Active calls.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The binding table.
+    pub fn registrar(&self) -> &Registrar<F> {
+        &self.registrar
+    }
+
+    /// Upstream health, in failover order.
+    pub fn upstreams(&self) -> &[UpstreamState] {
+        &self.upstreams
+    }
+
+    /// Open transactions (server, client); both drop to zero when traffic stops.
+    pub fn transactions(&self) -> (usize, usize) {
+        (self.servers.len(), self.clients.len())
+    }
+
+    /// Stops taking new calls; calls in progress go on.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    fn schedule(&mut self, at: Instant, what: TimerRef) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse(Timer {
+            at,
+            seq: self.timer_seq,
+            what,
+        }));
+    }
+
+    fn emit(&mut self, side: Side, destination: Destination<F>, message: Message) {
+        self.outbox.push_back(Transmit {
+            side,
+            destination,
+            message,
+        });
+    }
+
+    // ----- input -------------------------------------------------------------------
+
+    /// Handles a message from the network.
+    pub fn handle_inbound(&mut self, now: Instant, inbound: Inbound<F>) {
+        if inbound.message.is_request() {
+            self.on_request(now, inbound);
+        } else {
+            self.on_response(now, inbound);
+        }
+    }
+
+    /// Handles every deadline up to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse(t)) = self.timers.peek() {
+            if t.at > now {
+                break;
+            }
+            let Some(Reverse(Timer { what, .. })) = self.timers.pop() else {
+                break;
+            };
+            match what {
+                TimerRef::Server(key) => {
+                    if let Some(e) = self.servers.get_mut(&key) {
+                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                            e.txn.on_timeout(now);
+                        }
+                    }
+                    self.drain_server(now, &key);
+                }
+                TimerRef::Client(key) => {
+                    if let Some(e) = self.clients.get_mut(&key) {
+                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                            e.txn.on_timeout(now);
+                        }
+                    }
+                    self.drain_client(now, &key);
+                }
+                TimerRef::Call(id) => self.call_timer(now, id),
+                TimerRef::Binding(token) => {
+                    if self.registrar.expire(&token, now) {
+                        self.events.push_back(Event::BindingExpired { token });
+                    }
+                }
+                TimerRef::Probe(i) => self.probe(now, i),
+            }
+        }
+    }
+
+    /// The IO layer could not deliver to `dest` (connection refused or closed): client
+    /// transactions sending there fail at once instead of timing out.
+    pub fn handle_transport_error(&mut self, now: Instant, dest: &Destination<F>)
+    where
+        F: PartialEq,
+    {
+        let keys: Vec<TransactionKey> = self
+            .clients
+            .iter()
+            .filter(|(_, e)| e.dest == *dest)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(e) = self.clients.get_mut(&k) {
+                e.txn.on_transport_error();
+            }
+            self.drain_client(now, &k);
+        }
+    }
+
+    // ----- transactions ------------------------------------------------------------
+
+    fn new_server(
+        &mut self,
+        now: Instant,
+        inbound: &Inbound<F>,
+        ctx: ServerCtx,
+    ) -> Option<TransactionKey> {
+        let txn = ServerTxn::new(
+            now,
+            inbound.message.clone(),
+            reliability(inbound.protocol),
+            self.cfg.timers,
+        )
+        .ok()?;
+        let key = txn.key().clone();
+        let invite_ack = match &txn {
+            ServerTxn::Invite(t) => t.ack_key().cloned(),
+            ServerTxn::NonInvite(_) => None,
+        };
+        self.servers.insert(
+            key.clone(),
+            ServerEntry {
+                txn,
+                reply: inbound.reply_destination(),
+                side: inbound.side,
+                ctx,
+            },
+        );
+        if let Some(alias) = invite_ack {
+            self.servers.alias(alias, key.clone());
+        }
+        self.drain_server(now, &key);
+        Some(key)
+    }
+
+    /// Sends a response through a server transaction.
+    fn respond(&mut self, now: Instant, key: &TransactionKey, response: Message) {
+        if let Some(e) = self.servers.get_mut(key) {
+            let _ = e.txn.send_response(now, response);
+        }
+        self.drain_server(now, key);
+    }
+
+    fn respond_code(&mut self, now: Instant, key: &TransactionKey, code: u16) {
+        let Some(e) = self.servers.get(key) else {
+            return;
+        };
+        let tag = self.ids.tag();
+        let mut b = response_to(e.txn.request(), code, Some(&tag));
+        if code == 503 {
+            b.header(HeaderName::RetryAfter, self.cfg.retry_after.to_string());
+        }
+        if let Ok(m) = b.build_message() {
+            self.respond(now, key, m);
+        }
+    }
+
+    fn drain_server(&mut self, now: Instant, key: &TransactionKey) {
+        let mut acks = Vec::new();
+        let Some(e) = self.servers.get_mut(key) else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(m) = e.txn.poll_transmit() {
+            out.push(m);
+        }
+        let mut terminated = false;
+        while let Some(ev) = e.txn.poll_event() {
+            match ev {
+                TuEvent::Ack(m) => acks.push(m),
+                TuEvent::Terminated => terminated = true,
+                _ => {}
+            }
+        }
+        let next = e.txn.poll_timeout();
+        let (side, reply, ctx) = (e.side, e.reply.clone(), e.ctx.clone());
+        for m in out {
+            self.emit(side, reply.clone(), m);
+        }
+        if terminated {
+            self.servers.remove(key);
+        } else if let Some(t) = next {
+            self.schedule(t.max(now), TimerRef::Server(key.clone()));
+        }
+        for ack in acks {
+            if let ServerCtx::CallStart { call } | ServerCtx::InDialog { call } = ctx {
+                self.ack_for_2xx(now, call, side, &ack);
+            }
+        }
+    }
+
+    fn new_client(
+        &mut self,
+        now: Instant,
+        side: Side,
+        dest: Destination<F>,
+        request: Message,
+        ctx: ClientCtx<F>,
+    ) -> Option<TransactionKey> {
+        let txn =
+            ClientTxn::new(now, request, reliability(dest.protocol()), self.cfg.timers).ok()?;
+        let key = TransactionKey::for_client(txn.request()).ok()?;
+        self.clients.insert(
+            key.clone(),
+            ClientEntry {
+                txn,
+                dest,
+                side,
+                ctx,
+            },
+        );
+        self.drain_client(now, &key);
+        Some(key)
+    }
+
+    fn drain_client(&mut self, now: Instant, key: &TransactionKey) {
+        let Some(e) = self.clients.get_mut(key) else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(m) = e.txn.poll_transmit() {
+            out.push(m);
+        }
+        let mut events = Vec::new();
+        while let Some(ev) = e.txn.poll_event() {
+            events.push(ev);
+        }
+        let next = e.txn.poll_timeout();
+        let (side, dest, ctx) = (e.side, e.dest.clone(), e.ctx.clone());
+        let request = e.txn.request().clone();
+        for m in out {
+            self.emit(side, dest.clone(), m);
+        }
+        let mut terminated = false;
+        for ev in events {
+            match ev {
+                TuEvent::Response(resp) => self.client_response(now, &ctx, &request, resp),
+                TuEvent::Timeout => self.client_failure(now, &ctx, &request, 408),
+                TuEvent::TransportError => self.client_failure(now, &ctx, &request, 503),
+                TuEvent::Terminated => terminated = true,
+                TuEvent::Ack(_) | TuEvent::RetransmissionAbsorbed => {}
+            }
+        }
+        if terminated {
+            self.clients.remove(key);
+        } else if let Some(t) = next {
+            self.schedule(t.max(now), TimerRef::Client(key.clone()));
+        }
+    }
+
+    /// A client transaction ended without a response: act as if `code` had come back.
+    fn client_failure(&mut self, now: Instant, ctx: &ClientCtx<F>, request: &Message, code: u16) {
+        let Ok(resp) = response_to(request, code, None).build_message() else {
+            return;
+        };
+        self.client_response(now, ctx, request, resp);
+    }
+
+    // ----- requests ----------------------------------------------------------------
+
+    fn stateless_reply(&mut self, inbound: &Inbound<F>, code: u16) {
+        let tag = self.ids.tag();
+        if let Ok(m) = response_to(&inbound.message, code, Some(&tag)).build_message() {
+            self.emit(inbound.side, inbound.reply_destination(), m);
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, inbound: Inbound<F>) {
+        let msg = &inbound.message;
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
+        if let Err(rejection) = check_request(msg) {
+            self.events.push_back(Event::Rejected {
+                side: inbound.side,
+                why: rejection.why,
+            });
+            if let (Verdict::Respond(code), false) = (rejection.verdict, method == Method::Ack) {
+                self.stateless_reply(&inbound, code);
+            }
+            return;
+        }
+        let Ok(key) = TransactionKey::for_server(msg) else {
+            if method != Method::Ack {
+                self.stateless_reply(&inbound, 400);
+            }
+            return;
+        };
+        // A retransmission, or the ACK of a non-2xx final response.
+        if self.servers.get(&key).is_some() {
+            if let Some(e) = self.servers.get_mut(&key) {
+                let _ = e.txn.on_request(now, inbound.message.clone());
+            }
+            self.drain_server(now, &key);
+            return;
+        }
+        let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
+        match (&method, to_tag) {
+            (Method::Ack, Some(tag)) => {
+                if let Some((call, _)) = self.dialog_of(inbound.side, msg, &tag) {
+                    self.ack_for_2xx(now, call, inbound.side, msg);
+                }
+            }
+            (Method::Ack, None) => {}
+            (Method::Cancel, _) => self.on_cancel(now, &inbound, &key),
+            (_, Some(tag)) => self.in_dialog(now, &inbound, &tag),
+            (Method::Invite | Method::Subscribe, None) => self.start_call(now, &inbound),
+            (Method::Register, None) => self.register(now, &inbound),
+            (Method::Options, None) if self.addressed_to_us(msg) => {
+                if let Some(k) = self.new_server(now, &inbound, ServerCtx::Local) {
+                    self.answer_options(now, &k);
+                }
+            }
+            (_, None) => self.relay_out_of_dialog(now, &inbound),
+        }
+    }
+
+    /// An OPTIONS without a user part is a keep-alive or probe addressed to Palisade.
+    fn addressed_to_us(&self, msg: &Message) -> bool {
+        msg.request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.sip().map(|s| s.user.is_none()))
+            .unwrap_or(false)
+    }
+
+    fn answer_options(&mut self, now: Instant, key: &TransactionKey) {
+        let Some(e) = self.servers.get(key) else {
+            return;
+        };
+        let tag = self.ids.tag();
+        let mut b = response_to(e.txn.request(), 200, Some(&tag));
+        b.header(HeaderName::Allow, ALLOW);
+        b.header(HeaderName::Accept, "application/sdp");
+        b.header(HeaderName::Supported, "replaces, timer");
+        if let Ok(m) = b.build_message() {
+            self.respond(now, key, m);
+        }
+    }
+
+    fn dialog_of(&self, side: Side, msg: &Message, local_tag: &str) -> Option<(u64, usize)> {
+        let call_id = msg.call_id().ok()?;
+        self.dialogs
+            .get(&(side, call_id.to_owned(), local_tag.to_owned()))
+            .copied()
+    }
+
+    /// The upstream to use: the first one up at or after `from`.
+    fn pick_upstream(&self, from: usize) -> Option<usize> {
+        (from..self.upstreams.len()).find(|&i| self.upstreams[i].up)
+    }
+
+    fn upstream_dest(&self, i: usize) -> Option<Destination<F>> {
+        let u = &self.upstreams.get(i)?.upstream;
+        Some(Destination::Address {
+            side: Side::Core,
+            protocol: u.protocol,
+            addr: u.addr,
+        })
+    }
+
+    fn side_addrs(&self, side: Side) -> &SideAddrs {
+        match side {
+            Side::Access => &self.cfg.access,
+            Side::Core => &self.cfg.core,
+        }
+    }
+
+    fn agents(&self, toward: Side) -> &crate::config::HeaderPolicy {
+        match toward {
+            Side::Access => &self.cfg.toward_access,
+            Side::Core => &self.cfg.toward_core,
+        }
+    }
+
+    // ----- registration ------------------------------------------------------------
+
+    fn register(&mut self, now: Instant, inbound: &Inbound<F>) {
+        if inbound.side != Side::Access {
+            self.stateless_reply(inbound, 405);
+            return;
+        }
+        let Some(skey) = self.new_server(now, inbound, ServerCtx::Relay) else {
+            return;
+        };
+        let Some(up) = self.pick_upstream(0) else {
+            self.respond_code(now, &skey, 503);
+            return;
+        };
+        self.send_register(
+            now,
+            inbound.message.clone(),
+            inbound.reply_destination(),
+            skey,
+            up,
+        );
+    }
+
+    fn send_register(
+        &mut self,
+        now: Instant,
+        req: Message,
+        phone: Destination<F>,
+        skey: TransactionKey,
+        up: usize,
+    ) {
+        let Some(dest) = self.upstream_dest(up) else {
+            return;
+        };
+        let Some(local) = self.side_addrs(Side::Core).contact_addr(dest.protocol()) else {
+            return;
+        };
+        let (Ok(to), Ok(from), Ok(call_id), Ok(cseq)) =
+            (req.to(), req.from(), req.call_id(), req.cseq())
+        else {
+            return;
+        };
+        let aor = to.uri.as_str().to_owned();
+        let mut contacts = Vec::new();
+        let mut contact_values = Vec::new();
+        let mut star = false;
+        for c in req.contacts().filter_map(Result::ok) {
+            match c {
+                ContactValue::Star => star = true,
+                ContactValue::Address(na) => {
+                    let uri = na.uri.as_str().to_owned();
+                    let token = self.binding_token(&aor, &uri);
+                    let mut v = contact_value(local, dest.protocol(), Some(&token));
+                    push_params(&mut v, &na);
+                    contact_values.push(v);
+                    contacts.push((token, uri));
+                }
+            }
+        }
+        let branch = self.ids.branch();
+        let uri = req.request_uri_str().unwrap_or("sip:invalid");
+        let mut b = Builder::request(&Method::Register, uri);
+        b.header(
+            HeaderName::Via,
+            crate::leg::via_value(local, dest.protocol(), &branch),
+        );
+        b.header(
+            HeaderName::MaxForwards,
+            decrement(req.max_forwards().ok().flatten()).to_string(),
+        );
+        let tag = self
+            .ids
+            .derive(b"reg-tag", from.tag().unwrap_or("").as_bytes(), 8);
+        b.header(
+            HeaderName::From,
+            format!("{};tag={tag}", party_without_tag(&from)),
+        );
+        b.header(HeaderName::To, party_without_tag(&to));
+        // The same phone registration keeps the same Call-ID toward the PBX, as RFC 3261
+        // §10.2.4 asks, without Palisade storing a mapping.
+        let core_call_id = self.ids.derive(b"reg-call-id", call_id.as_bytes(), 16);
+        b.header(HeaderName::CallId, core_call_id);
+        b.header(HeaderName::CSeq, format!("{} REGISTER", cseq.seq));
+        if star {
+            b.header(HeaderName::Contact, "*");
+        }
+        for v in &contact_values {
+            b.header(HeaderName::Contact, v);
+        }
+        copy_headers(&req, &mut b, self.agents(Side::Core));
+        copy_body(&req, &mut b);
+        let Ok(msg) = b.build_message() else {
+            self.respond_code(now, &skey, 500);
+            return;
+        };
+        let ctx = ClientCtx::Relay {
+            server: skey,
+            call: None,
+            register: Some(Box::new(RegisterCtx {
+                aor,
+                contacts,
+                star,
+                phone,
+            })),
+            upstream: Some(up),
+        };
+        self.new_client(now, Side::Core, dest, msg, ctx);
+    }
+
+    /// The token that stands for a phone's contact in the Contact Palisade registers.
+    fn binding_token(&self, aor: &str, contact: &str) -> String {
+        let mut input = Vec::with_capacity(aor.len() + contact.len() + 1);
+        input.extend_from_slice(aor.as_bytes());
+        input.push(0);
+        input.extend_from_slice(contact.as_bytes());
+        format!("b{}", self.ids.derive(b"binding", &input, 10))
+    }
+
+    /// The PBX answered a REGISTER: update bindings on 2xx, then answer the phone.
+    fn register_response(
+        &mut self,
+        now: Instant,
+        reg: &RegisterCtx<F>,
+        skey: &TransactionKey,
+        resp: &Message,
+    ) {
+        let code = resp.status().unwrap_or(500);
+        let mut granted: Vec<(String, u32)> = Vec::new();
+        if (200..300).contains(&code) {
+            let default = resp
+                .expires()
+                .ok()
+                .flatten()
+                .unwrap_or(self.cfg.registration.default_expires);
+            for c in resp.contacts().filter_map(Result::ok) {
+                let ContactValue::Address(na) = c else {
+                    continue;
+                };
+                let Some(user) = na.uri.sip().and_then(|s| s.user) else {
+                    continue;
+                };
+                if let Some((token, _)) = reg.contacts.iter().find(|(t, _)| t == user) {
+                    let expires = na
+                        .params
+                        .get("expires")
+                        .flatten()
+                        .and_then(|e| e.parse().ok())
+                        .unwrap_or(default);
+                    granted.push((token.clone(), expires));
+                }
+            }
+            if reg.star {
+                self.registrar.remove_aor(&reg.aor);
+            }
+            for (token, contact) in &reg.contacts {
+                match granted.iter().find(|(t, _)| t == token) {
+                    Some((_, expires)) if *expires > 0 => {
+                        let expires_at = now + Duration::from_secs(u64::from(*expires));
+                        self.registrar.upsert(
+                            token.clone(),
+                            Binding {
+                                aor: reg.aor.clone(),
+                                contact: contact.clone(),
+                                destination: reg.phone.clone(),
+                                expires_at,
+                            },
+                        );
+                        self.schedule(expires_at, TimerRef::Binding(token.clone()));
+                        self.events.push_back(Event::Registered {
+                            aor: reg.aor.clone(),
+                            token: token.clone(),
+                            expires: *expires,
+                        });
+                    }
+                    _ => {
+                        if self.registrar.remove(token).is_some() {
+                            self.events.push_back(Event::Unregistered {
+                                aor: reg.aor.clone(),
+                                token: token.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let Some(e) = self.servers.get(skey) else {
+            return;
+        };
+        let req = e.txn.request().clone();
+        let tag = self.ids.tag();
+        let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
+        let mut b = response_with_reason(&req, code, reason, Some(&tag));
+        if (200..300).contains(&code) {
+            // The phone sees its own contacts, with what the PBX granted.
+            for (token, contact) in &reg.contacts {
+                if let Some((_, expires)) = granted.iter().find(|(t, _)| t == token) {
+                    b.header(
+                        HeaderName::Contact,
+                        format!("<{contact}>;expires={expires}"),
+                    );
+                }
+            }
+        }
+        copy_headers(resp, &mut b, self.agents(Side::Access));
+        copy_body(resp, &mut b);
+        if let Ok(m) = b.build_message() {
+            self.respond(now, skey, m);
+        }
+    }
+
+    // ----- out-of-dialog relay -----------------------------------------------------
+
+    /// MESSAGE, OPTIONS to a user, NOTIFY or PUBLISH outside a dialog: a one-off relay.
+    fn relay_out_of_dialog(&mut self, now: Instant, inbound: &Inbound<F>) {
+        let Some(skey) = self.new_server(now, inbound, ServerCtx::Relay) else {
+            return;
+        };
+        let Some((dest, uri, upstream)) = self.route_new_request(inbound) else {
+            self.respond_code(now, &skey, self.no_route_code(inbound.side));
+            return;
+        };
+        let leg = match self.new_leg(inbound.side.other(), &inbound.message, dest.clone(), uri) {
+            Some(l) => l,
+            None => return,
+        };
+        let req = &inbound.message;
+        let method = req.method().cloned().unwrap_or(Method::Options);
+        let branch = self.ids.branch();
+        let mut b = leg.request(
+            &method,
+            &leg.remote_target,
+            leg.local_cseq,
+            &branch,
+            decrement(req.max_forwards().ok().flatten()),
+        );
+        copy_headers(req, &mut b, self.agents(leg.side));
+        copy_body(req, &mut b);
+        let Ok(msg) = b.build_message() else {
+            return;
+        };
+        let ctx = ClientCtx::Relay {
+            server: skey,
+            call: None,
+            register: None,
+            upstream,
+        };
+        self.new_client(now, leg.side, dest, msg, ctx);
+    }
+
+    fn no_route_code(&self, from: Side) -> u16 {
+        match from {
+            // No PBX reachable.
+            Side::Access => 503,
+            // A user that is not registered (any more).
+            Side::Core => 404,
+        }
+    }
+
+    /// Where a new request from `inbound.side` goes on the other side, with the
+    /// Request-URI to use there: the first healthy upstream for the access side, the
+    /// phone's registered flow for the core side. Never an address taken from the
+    /// message itself.
+    fn route_new_request(
+        &self,
+        inbound: &Inbound<F>,
+    ) -> Option<(Destination<F>, String, Option<usize>)> {
+        let uri = inbound.message.request_uri()?.ok()?;
+        match inbound.side {
+            Side::Access => {
+                let up = self.pick_upstream(0)?;
+                let dest = self.upstream_dest(up)?;
+                Some((
+                    dest,
+                    self.core_uri(uri.sip().and_then(|s| s.user), up),
+                    Some(up),
+                ))
+            }
+            Side::Core => {
+                let token = uri.sip()?.user?;
+                let b = self.registrar.get(token)?;
+                Some((b.destination.clone(), b.contact.clone(), None))
+            }
+        }
+    }
+
+    /// The Request-URI toward an upstream: the user as dialled, the upstream's address.
+    fn core_uri(&self, user: Option<&str>, up: usize) -> String {
+        let Some(u) = self.upstreams.get(up) else {
+            return String::from("sip:invalid");
+        };
+        let hp = SideAddrs::host_port(u.upstream.addr);
+        let mut s = match user {
+            Some(user) => format!("sip:{user}@{hp}"),
+            None => format!("sip:{hp}"),
+        };
+        if u.upstream.protocol != Protocol::Udp {
+            s.push_str(";transport=");
+            s.push_str(&u.upstream.protocol.via_token().to_ascii_lowercase());
+        }
+        s
+    }
+
+    /// A leg on `side` for a request that arrived on the other side: fresh Call-ID and
+    /// tag, the same parties.
+    fn new_leg(
+        &mut self,
+        side: Side,
+        req: &Message,
+        dest: Destination<F>,
+        request_uri: String,
+    ) -> Option<Leg<F>> {
+        let local_addr = self.side_addrs(side).contact_addr(dest.protocol())?;
+        let from = req.from().ok()?;
+        let to = req.to().ok()?;
+        Some(Leg {
+            side,
+            call_id: self.ids.call_id(),
+            local_tag: self.ids.tag(),
+            remote_tag: None,
+            local_party: party_without_tag(&from),
+            remote_party: party_without_tag(&to),
+            local_cseq: 1,
+            remote_target: request_uri,
+            route_set: Vec::new(),
+            destination: dest,
+            local_addr,
+        })
+    }
+
+    // ----- calls -------------------------------------------------------------------
+
+    fn start_call(&mut self, now: Instant, inbound: &Inbound<F>) {
+        if self.draining || self.calls.len() >= self.cfg.max_calls {
+            if let Some(k) = self.new_server(now, inbound, ServerCtx::Local) {
+                self.respond_code(now, &k, 503);
+            }
+            return;
+        }
+        let req = &inbound.message;
+        let id = self.next_call;
+        self.next_call += 1;
+        let Some(skey) = self.new_server(now, inbound, ServerCtx::CallStart { call: id }) else {
+            return;
+        };
+        let Some((dest, uri, upstream)) = self.route_new_request(inbound) else {
+            let code = self.no_route_code(inbound.side);
+            self.respond_code(now, &skey, code);
+            return;
+        };
+        let (Ok(from), Ok(to), Some(local_addr)) = (
+            req.from(),
+            req.to(),
+            self.side_addrs(inbound.side).contact_addr(inbound.protocol),
+        ) else {
+            self.respond_code(now, &skey, 400);
+            return;
+        };
+        let leg0 = Leg {
+            side: inbound.side,
+            call_id: req.call_id().unwrap_or_default().to_owned(),
+            local_tag: self.ids.tag(),
+            remote_tag: from.tag().map(str::to_owned),
+            local_party: party_without_tag(&to),
+            remote_party: party_without_tag(&from),
+            local_cseq: 0,
+            remote_target: first_contact(req).unwrap_or_else(|| from.uri.as_str().to_owned()),
+            route_set: req
+                .headers_named(HeaderName::RecordRoute)
+                .filter_map(|h| std::str::from_utf8(h.value).ok().map(str::to_owned))
+                .collect(),
+            destination: inbound.reply_destination(),
+            local_addr,
+        };
+        let Some(leg1) = self.new_leg(inbound.side.other(), req, dest, uri) else {
+            self.respond_code(now, &skey, 500);
+            return;
+        };
+        let mut call = Call::new(id, leg0, leg1, req.clone(), skey.clone(), upstream);
+        call.ring_deadline = Some(now + self.cfg.invite_timeout);
+        self.schedule(now + self.cfg.invite_timeout, TimerRef::Call(id));
+        self.index_leg(&call, 0);
+        self.index_leg(&call, 1);
+        self.calls.insert(id, call);
+        self.events.push_back(Event::CallStarted {
+            call: id,
+            from: inbound.side,
+        });
+        self.send_call_start(now, id);
+    }
+
+    fn index_leg(&mut self, call: &Call<F>, i: usize) {
+        let leg = &call.legs[i];
+        self.dialogs.insert(
+            (leg.side, leg.call_id.clone(), leg.local_tag.clone()),
+            (call.id, i),
+        );
+    }
+
+    fn unindex_leg(&mut self, call: &Call<F>, i: usize) {
+        let leg = &call.legs[i];
+        self.dialogs
+            .remove(&(leg.side, leg.call_id.clone(), leg.local_tag.clone()));
+    }
+
+    /// Sends the call's first request on leg 1.
+    fn send_call_start(&mut self, now: Instant, id: u64) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let req = call.first_request.clone();
+        let method = req.method().cloned().unwrap_or(Method::Invite);
+        let leg = &call.legs[1];
+        let branch = self.ids.branch();
+        let mut b = leg.request(
+            &method,
+            &leg.remote_target,
+            leg.local_cseq,
+            &branch,
+            decrement(req.max_forwards().ok().flatten()),
+        );
+        let dest = leg.destination.clone();
+        let side = leg.side;
+        copy_headers(&req, &mut b, self.agents(side));
+        copy_body(&req, &mut b);
+        let Ok(msg) = b.build_message() else {
+            return;
+        };
+        if let Some(k) = self.new_client(now, side, dest, msg, ClientCtx::CallStart { call: id }) {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.leg1_start = Some(k);
+            }
+        }
+    }
+
+    /// A response on leg 1 to the call's first request.
+    fn call_start_response(&mut self, now: Instant, id: u64, resp: Message) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if code == 100 {
+            return;
+        }
+        if call.state == CallState::Ended {
+            // Leg 0 is gone: a late 2xx is answered with ACK and BYE.
+            if (200..300).contains(&code) {
+                call.legs[1].learn_from_response(&resp);
+                self.ack_and_bye_leg1(now, id, &resp);
+            }
+            return;
+        }
+        // Failover: a PBX that cannot take the call makes Palisade try the next one.
+        if matches!(code, 408 | 503) && !call.has_remote_answer && call.upstream.is_some() {
+            let failed = call.upstream.unwrap_or(0);
+            let skey = call.leg0_start.clone();
+            if let Some(u) = self.upstreams.get_mut(failed) {
+                if u.failure(&self.cfg.probe) {
+                    self.events.push_back(Event::UpstreamDown {
+                        upstream: u.upstream.name.clone(),
+                    });
+                }
+            }
+            if let Some(next) = self.pick_upstream(failed + 1) {
+                self.retarget_call(now, id, next);
+                return;
+            }
+            self.respond_code(now, &skey, 503);
+            self.end_call(now, id, "no upstream");
+            return;
+        }
+        if let Some(up) = call.upstream {
+            if let Some(u) = self.upstreams.get_mut(up) {
+                if u.success(&self.cfg.probe) {
+                    self.events.push_back(Event::UpstreamUp {
+                        upstream: u.upstream.name.clone(),
+                    });
+                }
+            }
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if code < 300 && resp.to().is_ok_and(|t| t.tag().is_some()) {
+            call.has_remote_answer = true;
+            call.legs[1].learn_from_response(&resp);
+        }
+        if code < 200 {
+            if call.cancel == CancelState::Pending {
+                self.send_cancel(now, id);
+                return;
+            }
+            let (first, skey) = (call.first_request.clone(), call.leg0_start.clone());
+            if let Some(m) = self.relay_response(id, 0, &first, &resp) {
+                self.respond(now, &skey, m);
+            }
+            return;
+        }
+        if (200..300).contains(&code) {
+            if call.cancel != CancelState::None {
+                // CANCEL crossed the 2xx: the caller is gone, close leg 1.
+                self.ack_and_bye_leg1(now, id, &resp);
+                return;
+            }
+            let first = call.first_request.clone();
+            let is_invite = first.method() == Some(&Method::Invite);
+            call.state = if is_invite {
+                CallState::Answered
+            } else {
+                CallState::Confirmed
+            };
+            call.ring_deadline = None;
+            call.leg1_invite_cseq = Some(call.legs[1].local_cseq);
+            self.events.push_back(Event::CallAnswered { call: id });
+            let Some(m) = self.relay_response(id, 0, &first, &resp) else {
+                return;
+            };
+            if let Some(c) = self.calls.get(&id) {
+                let k = c.leg0_start.clone();
+                self.respond(now, &k, m.clone());
+            }
+            if is_invite {
+                self.start_ok_retransmit(now, id, 0, m);
+            }
+            self.refresh_session_timer(now, id, &resp);
+            return;
+        }
+        // 3xx-6xx: the call failed.
+        let first = call.first_request.clone();
+        let skey = call.leg0_start.clone();
+        if let Some(m) = self.relay_response(id, 0, &first, &resp) {
+            self.respond(now, &skey, m);
+        }
+        self.end_call(now, id, "rejected");
+    }
+
+    /// Re-sends the call's first request to another upstream, on a fresh leg 1.
+    fn retarget_call(&mut self, now: Instant, id: u64, up: usize) {
+        let Some(dest) = self.upstream_dest(up) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let first = call.first_request.clone();
+        let user = first
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.sip().and_then(|s| s.user.map(str::to_owned)));
+        let uri = self.core_uri(user.as_deref(), up);
+        let Some(leg) = self.new_leg(Side::Core, &first, dest, uri) else {
+            return;
+        };
+        if let Some(mut call) = self.calls.remove(&id) {
+            self.unindex_leg(&call, 1);
+            call.legs[1] = leg;
+            call.upstream = Some(up);
+            self.index_leg(&call, 1);
+            self.calls.insert(id, call);
+        }
+        self.send_call_start(now, id);
+    }
+
+    /// Builds a response for leg `to_leg` of a call from a response that arrived on the
+    /// other leg, for the request `req` that leg `to_leg` sent us.
+    fn relay_response(
+        &mut self,
+        id: u64,
+        to_leg: usize,
+        req: &Message,
+        resp: &Message,
+    ) -> Option<Message> {
+        let call = self.calls.get(&id)?;
+        let leg = &call.legs[to_leg];
+        let code = resp.status()?;
+        let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
+        let mut b = response_with_reason(req, code, reason, Some(&leg.local_tag));
+        let method = req.method()?;
+        if code > 100 && code < 300 && carries_contact(method) {
+            b.header(
+                HeaderName::Contact,
+                contact_value(leg.local_addr, leg.destination.protocol(), None),
+            );
+            // RFC 3261 §12.1.1: the Record-Route of the request goes back in the response.
+            for h in req.headers_named(HeaderName::RecordRoute) {
+                b.header(HeaderName::RecordRoute, h.value);
+            }
+        }
+        copy_headers(resp, &mut b, self.agents(leg.side));
+        copy_body(resp, &mut b);
+        b.build_message().ok()
+    }
+
+    /// Starts retransmitting a 2xx to an INVITE on leg `leg` until its ACK (RFC 3261
+    /// §13.3.1.4): the UAS core, not the transaction, owns this.
+    fn start_ok_retransmit(&mut self, now: Instant, id: u64, leg: usize, ok: Message) {
+        let t1 = self.cfg.timers.t1;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let reliable = call.legs[leg].destination.protocol().is_reliable();
+        call.ok_retransmit = Some(OkRetransmit {
+            leg,
+            message: ok,
+            next: now + t1,
+            interval: t1,
+            give_up: now + 64 * t1,
+            reliable,
+        });
+        self.schedule(now + t1, TimerRef::Call(id));
+    }
+
+    fn refresh_session_timer(&mut self, now: Instant, id: u64, msg: &Message) {
+        let Some(Ok(se)) = msg.session_expires() else {
+            return;
+        };
+        let Ok(secs) = se.number() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        // RFC 4028 §10: without a refresh, the session ends at the interval (minus the
+        // refresher's margin; Palisade waits the whole interval plus a little).
+        let at = now + Duration::from_secs(u64::from(secs)) + Duration::from_secs(32);
+        call.session_deadline = Some(at);
+        self.schedule(at, TimerRef::Call(id));
+    }
+
+    /// Timers of a call: ringing timeout, 2xx retransmission, session expiry.
+    fn call_timer(&mut self, now: Instant, id: u64) {
+        let t2 = self.cfg.timers.t2;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(r) = &mut call.ok_retransmit {
+            if now >= r.give_up {
+                // The caller never ACKed: it is gone.
+                call.ok_retransmit = None;
+                self.hang_up(now, id, "no ACK");
+                return;
+            }
+            if now >= r.next {
+                let (leg, msg) = (r.leg, r.message.clone());
+                r.interval = (r.interval * 2).min(t2);
+                r.next = now + r.interval;
+                let next = if r.reliable { r.give_up } else { r.next };
+                let side = call.legs[leg].side;
+                let dest = call.legs[leg].destination.clone();
+                if !r.reliable {
+                    self.emit(side, dest, msg);
+                }
+                self.schedule(next, TimerRef::Call(id));
+            }
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.ring_deadline.is_some_and(|d| d <= now) {
+            call.ring_deadline = None;
+            let skey = call.leg0_start.clone();
+            call.cancel = CancelState::Pending;
+            self.respond_code(now, &skey, 408);
+            self.send_cancel(now, id);
+            return;
+        }
+        if call.session_deadline.is_some_and(|d| d <= now) {
+            call.session_deadline = None;
+            self.hang_up(now, id, "session expired");
+        }
+    }
+
+    /// CANCEL from leg 0: answer it, end leg 0 with 487, and cancel leg 1.
+    fn on_cancel(&mut self, now: Instant, inbound: &Inbound<F>, cancel_key: &TransactionKey) {
+        let target = cancel_key.cancel_target();
+        let call = target.as_ref().and_then(|k| match self.servers.get(k) {
+            Some(e) => match e.ctx {
+                ServerCtx::CallStart { call } => Some((call, e.txn.has_final())),
+                _ => None,
+            },
+            None => None,
+        });
+        let Some(k) = self.new_server(now, inbound, ServerCtx::Local) else {
+            return;
+        };
+        let Some((id, answered)) = call else {
+            self.respond_code(now, &k, 481);
+            return;
+        };
+        self.respond_code(now, &k, 200);
+        if answered {
+            // CANCEL crossed a final response: nothing left to cancel (RFC 3261 §9.2).
+            return;
+        }
+        if let Some(t) = target {
+            self.respond_code(now, &t, 487);
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.cancel = CancelState::Pending;
+            call.state = CallState::Ended;
+        }
+        self.send_cancel(now, id);
+    }
+
+    /// Sends CANCEL on leg 1 once it has had a provisional response (RFC 3261 §9.1);
+    /// before that, the CANCEL waits.
+    fn send_cancel(&mut self, now: Instant, id: u64) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.state = CallState::Ended;
+        let Some(ckey) = call.leg1_start.clone() else {
+            return;
+        };
+        let Some(entry) = self.clients.get(&ckey) else {
+            // Leg 1 already finished.
+            self.end_call(now, id, "cancelled");
+            return;
+        };
+        let provisional = matches!(&entry.txn, ClientTxn::Invite(t) if {
+            use palisade_sip::transaction::{ClientInviteState as S, Transaction};
+            t.state() == S::Proceeding
+        });
+        if !provisional {
+            return;
+        }
+        let invite = entry.txn.request().clone();
+        let dest = entry.dest.clone();
+        let side = entry.side;
+        if let Some(m) = cancel_for(&invite) {
+            self.new_client(now, side, dest, m, ClientCtx::Own { call: id });
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.cancel = CancelState::Sent;
+        }
+    }
+
+    /// Leg 1 answered after the call was abandoned: ACK and BYE it.
+    fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.legs[1].learn_from_response(resp);
+        let cseq = resp
+            .cseq()
+            .map(|c| c.seq)
+            .unwrap_or(call.legs[1].local_cseq);
+        if let Some(ack) = self.ack_on(id, 1, cseq, None) {
+            let leg = &self.calls[&id].legs[1];
+            let (side, dest) = (leg.side, leg.destination.clone());
+            self.emit(side, dest, ack);
+        }
+        self.send_bye(now, id, 1);
+        self.end_call(now, id, "cancelled after answer");
+    }
+
+    fn ack_on(
+        &mut self,
+        id: u64,
+        leg: usize,
+        cseq: u32,
+        body_from: Option<&Message>,
+    ) -> Option<Message> {
+        let branch = self.ids.branch();
+        let call = self.calls.get(&id)?;
+        let l = &call.legs[leg];
+        let mut b = l.request(&Method::Ack, &l.remote_target, cseq, &branch, 70);
+        if let Some(src) = body_from {
+            copy_headers(src, &mut b, self.agents(l.side));
+            copy_body(src, &mut b);
+        }
+        b.build_message().ok()
+    }
+
+    fn send_bye(&mut self, now: Instant, id: u64, leg: usize) {
+        let branch = self.ids.branch();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let l = &mut call.legs[leg];
+        if l.remote_tag.is_none() {
+            return;
+        }
+        let cseq = l.next_cseq();
+        let b = l.request(&Method::Bye, &l.remote_target, cseq, &branch, 70);
+        let (side, dest) = (l.side, l.destination.clone());
+        if let Ok(m) = b.build_message() {
+            self.new_client(now, side, dest, m, ClientCtx::Own { call: id });
+        }
+    }
+
+    /// Palisade ends an established call itself: BYE on both legs.
+    fn hang_up(&mut self, now: Instant, id: u64, why: &'static str) {
+        self.send_bye(now, id, 0);
+        self.send_bye(now, id, 1);
+        self.end_call(now, id, why);
+    }
+
+    /// Forgets a call. Transactions still running finish on their own.
+    fn end_call(&mut self, _now: Instant, id: u64, why: &'static str) {
+        if let Some(call) = self.calls.remove(&id) {
+            self.unindex_leg(&call, 0);
+            self.unindex_leg(&call, 1);
+            self.events.push_back(Event::CallEnded { call: id, why });
+        }
+    }
+
+    /// An ACK for a 2xx arrived on `side`: stop retransmitting, and ACK the other leg.
+    fn ack_for_2xx(&mut self, now: Instant, id: u64, side: Side, ack: &Message) {
+        let _ = now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(from_leg) = call.legs.iter().position(|l| l.side == side) else {
+            return;
+        };
+        if call
+            .ok_retransmit
+            .as_ref()
+            .is_some_and(|r| r.leg == from_leg)
+        {
+            call.ok_retransmit = None;
+        }
+        if call.state == CallState::Answered {
+            call.state = CallState::Confirmed;
+        }
+        let other = 1 - from_leg;
+        let Some(cseq) = call.pending_ack[other].take() else {
+            return;
+        };
+        if let Some(m) = self.ack_on(id, other, cseq, Some(ack)) {
+            let l = &self.calls[&id].legs[other];
+            let (side, dest) = (l.side, l.destination.clone());
+            self.emit(side, dest, m.clone());
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.last_ack[other] = Some(m);
+            }
+        }
+    }
+
+    /// An in-dialog request: relay it to the other leg.
+    fn in_dialog(&mut self, now: Instant, inbound: &Inbound<F>, local_tag: &str) {
+        let msg = &inbound.message;
+        let Some((id, from_leg)) = self.dialog_of(inbound.side, msg, local_tag) else {
+            if let Some(k) = self.new_server(now, inbound, ServerCtx::Local) {
+                self.respond_code(now, &k, 481);
+            }
+            return;
+        };
+        let Some(skey) = self.new_server(now, inbound, ServerCtx::InDialog { call: id }) else {
+            return;
+        };
+        let method = msg.method().cloned().unwrap_or(Method::Options);
+        let branch = self.ids.branch();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if matches!(method, Method::Invite | Method::Update) {
+            call.legs[from_leg].learn_target(msg);
+        }
+        if method == Method::Bye {
+            call.state = CallState::Ending;
+        }
+        let to = 1 - from_leg;
+        let cseq = call.legs[to].next_cseq();
+        let l = &call.legs[to];
+        let mut b = l.request(
+            &method,
+            &l.remote_target,
+            cseq,
+            &branch,
+            decrement(msg.max_forwards().ok().flatten()),
+        );
+        if method == Method::Prack {
+            // RAck names the reliable provisional by RSeq and by the INVITE's CSeq on
+            // this leg (RFC 3262 §7.2).
+            if let (Some(rack), Some(invite_cseq)) = (
+                msg.header(HeaderName::RAck)
+                    .and_then(|v| std::str::from_utf8(v).ok()),
+                call.leg1_invite_cseq.or(Some(l.local_cseq)),
+            ) {
+                let rseq = rack.split_whitespace().next().unwrap_or("1");
+                let invite_cseq = if to == 1 {
+                    invite_cseq
+                } else {
+                    call.first_request.cseq().map(|c| c.seq).unwrap_or(1)
+                };
+                b.header(HeaderName::RAck, format!("{rseq} {invite_cseq} INVITE"));
+            }
+        }
+        if method == Method::Invite {
+            call.pending_ack[to] = None;
+        }
+        let (side, dest) = (l.side, l.destination.clone());
+        copy_headers(msg, &mut b, self.agents(side));
+        copy_body(msg, &mut b);
+        let Ok(out) = b.build_message() else {
+            self.respond_code(now, &skey, 500);
+            return;
+        };
+        let ctx = ClientCtx::Relay {
+            server: skey,
+            call: Some(id),
+            register: None,
+            upstream: None,
+        };
+        self.new_client(now, side, dest, out, ctx);
+    }
+
+    // ----- responses ---------------------------------------------------------------
+
+    fn on_response(&mut self, now: Instant, inbound: Inbound<F>) {
+        if check_response(&inbound.message).is_err() {
+            self.events.push_back(Event::Rejected {
+                side: inbound.side,
+                why: "malformed response",
+            });
+            return;
+        }
+        let Ok(key) = TransactionKey::for_client(&inbound.message) else {
+            return;
+        };
+        if self.clients.get(&key).is_none() {
+            // A 2xx retransmission after the INVITE transaction ended: re-send our ACK.
+            self.stray_2xx(&inbound);
+            return;
+        }
+        if let Some(e) = self.clients.get_mut(&key) {
+            let _ = e.txn.on_response(now, inbound.message);
+        }
+        self.drain_client(now, &key);
+    }
+
+    fn stray_2xx(&mut self, inbound: &Inbound<F>) {
+        let msg = &inbound.message;
+        let is_invite_2xx = msg.status().is_some_and(|c| (200..300).contains(&c))
+            && msg.cseq().is_ok_and(|c| c.method == Method::Invite);
+        if !is_invite_2xx {
+            return;
+        }
+        let Some(tag) = msg.from().ok().and_then(|f| f.tag().map(str::to_owned)) else {
+            return;
+        };
+        if let Some((id, leg)) = self.dialog_of(inbound.side, msg, &tag) {
+            if let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone()) {
+                let l = &self.calls[&id].legs[leg];
+                let (side, dest) = (l.side, l.destination.clone());
+                self.emit(side, dest, ack);
+            }
+        }
+    }
+
+    fn client_response(
+        &mut self,
+        now: Instant,
+        ctx: &ClientCtx<F>,
+        request: &Message,
+        resp: Message,
+    ) {
+        match ctx {
+            ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp),
+            ClientCtx::Probe { upstream } => self.probe_response(*upstream, &resp),
+            ClientCtx::Own { call } => {
+                let is_bye = request.method() == Some(&Method::Bye);
+                let code = resp.status().unwrap_or(500);
+                if is_bye && code >= 200 {
+                    self.end_call(now, *call, "hung up by Palisade");
+                }
+                if request.method() == Some(&Method::Cancel) && code >= 200 && code != 200 {
+                    // Nothing to cancel any more; the INVITE's final response ends it.
+                }
+            }
+            ClientCtx::Relay {
+                server,
+                call,
+                register,
+                upstream,
+            } => {
+                let code = resp.status().unwrap_or(500);
+                if let Some(up) = upstream {
+                    self.note_upstream(*up, code);
+                }
+                if let Some(reg) = register {
+                    if matches!(code, 408 | 503) {
+                        if let Some(next) = upstream.and_then(|u| self.pick_upstream(u + 1)) {
+                            self.retry_register(now, server, reg, next);
+                            return;
+                        }
+                    }
+                    self.register_response(now, reg, server, &resp);
+                    return;
+                }
+                match call {
+                    Some(id) => self.relay_in_dialog_response(now, *id, server, request, &resp),
+                    None => self.relay_plain_response(now, server, &resp),
+                }
+            }
+        }
+    }
+
+    fn note_upstream(&mut self, up: usize, code: u16) {
+        let cfg = self.cfg.probe;
+        let Some(u) = self.upstreams.get_mut(up) else {
+            return;
+        };
+        let changed = if matches!(code, 408 | 503) {
+            u.failure(&cfg).then(|| Event::UpstreamDown {
+                upstream: u.upstream.name.clone(),
+            })
+        } else {
+            u.success(&cfg).then(|| Event::UpstreamUp {
+                upstream: u.upstream.name.clone(),
+            })
+        };
+        if let Some(ev) = changed {
+            self.events.push_back(ev);
+        }
+    }
+
+    fn retry_register(
+        &mut self,
+        now: Instant,
+        server: &TransactionKey,
+        reg: &RegisterCtx<F>,
+        next: usize,
+    ) {
+        let Some(req) = self.servers.get(server).map(|e| e.txn.request().clone()) else {
+            return;
+        };
+        self.send_register(now, req, reg.phone.clone(), server.clone(), next);
+    }
+
+    /// A response to a relayed out-of-dialog request.
+    fn relay_plain_response(&mut self, now: Instant, server: &TransactionKey, resp: &Message) {
+        let Some(e) = self.servers.get(server) else {
+            return;
+        };
+        let code = resp.status().unwrap_or(500);
+        if code == 100 {
+            return;
+        }
+        let toward = e.side;
+        let req = e.txn.request().clone();
+        let tag = self.ids.tag();
+        let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
+        let mut b = response_with_reason(&req, code, reason, Some(&tag));
+        copy_headers(resp, &mut b, self.agents(toward));
+        copy_body(resp, &mut b);
+        if let Ok(m) = b.build_message() {
+            self.respond(now, server, m);
+        }
+    }
+
+    /// A response to a relayed in-dialog request.
+    fn relay_in_dialog_response(
+        &mut self,
+        now: Instant,
+        id: u64,
+        server: &TransactionKey,
+        request: &Message,
+        resp: &Message,
+    ) {
+        let code = resp.status().unwrap_or(500);
+        if code == 100 {
+            return;
+        }
+        let Some(e) = self.servers.get(server) else {
+            return;
+        };
+        let req = e.txn.request().clone();
+        let side = e.side;
+        let method = req.method().cloned().unwrap_or(Method::Options);
+        let Some(call) = self.calls.get_mut(&id) else {
+            // The call ended meanwhile (BYE crossing): answer with what came back.
+            self.relay_plain_response(now, server, resp);
+            return;
+        };
+        let Some(to_leg) = call.legs.iter().position(|l| l.side == side) else {
+            return;
+        };
+        let other = 1 - to_leg;
+        if (200..300).contains(&code) && matches!(method, Method::Invite | Method::Update) {
+            call.legs[other].learn_target(resp);
+        }
+        if (200..300).contains(&code) && method == Method::Invite {
+            // The other leg's 2xx is ACKed when this leg's ACK arrives.
+            call.pending_ack[other] = request.cseq().ok().map(|c| c.seq);
+        }
+        let Some(m) = self.relay_response(id, to_leg, &req, resp) else {
+            return;
+        };
+        self.respond(now, server, m.clone());
+        if (200..300).contains(&code) && method == Method::Invite {
+            self.start_ok_retransmit(now, id, to_leg, m);
+        }
+        if (200..300).contains(&code) && matches!(method, Method::Invite | Method::Update) {
+            self.refresh_session_timer(now, id, resp);
+        }
+        if method == Method::Bye && code >= 200 {
+            self.end_call(now, id, "hung up");
+        }
+    }
+
+    // ----- upstream probes ---------------------------------------------------------
+
+    fn probe(&mut self, now: Instant, i: usize) {
+        let interval = self.cfg.probe.interval;
+        let Some(dest) = self.upstream_dest(i) else {
+            return;
+        };
+        let Some(local) = self.side_addrs(Side::Core).contact_addr(dest.protocol()) else {
+            return;
+        };
+        if let Some(u) = self.upstreams.get_mut(i) {
+            u.next_probe = now + interval;
+        }
+        self.schedule(now + interval, TimerRef::Probe(i));
+        if self.upstreams.get(i).is_some_and(|u| u.probing) {
+            return;
+        }
+        let branch = self.ids.branch();
+        let tag = self.ids.tag();
+        let call_id = self.ids.call_id();
+        let uri = self.core_uri(None, i);
+        let mut b = Builder::request(&Method::Options, &uri);
+        b.header(
+            HeaderName::Via,
+            crate::leg::via_value(local, dest.protocol(), &branch),
+        );
+        b.header(HeaderName::MaxForwards, "70");
+        let me = format!("<sip:palisade@{}>", SideAddrs::host_port(local));
+        b.header(HeaderName::From, format!("{me};tag={tag}"));
+        b.header(HeaderName::To, format!("<{uri}>"));
+        b.header(HeaderName::CallId, call_id);
+        b.header(HeaderName::CSeq, "1 OPTIONS");
+        let Ok(m) = b.build_message() else {
+            return;
+        };
+        if let Some(u) = self.upstreams.get_mut(i) {
+            u.probing = true;
+        }
+        self.new_client(now, Side::Core, dest, m, ClientCtx::Probe { upstream: i });
+    }
+
+    fn probe_response(&mut self, i: usize, resp: &Message) {
+        let code = resp.status().unwrap_or(500);
+        if code < 200 {
+            return;
+        }
+        if let Some(u) = self.upstreams.get_mut(i) {
+            u.probing = false;
+        }
+        self.note_upstream(i, code);
+    }
+}
+
+/// Methods Palisade relays.
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE, MESSAGE";
+
+fn first_contact(req: &Message) -> Option<String> {
+    req.contacts().find_map(|c| match c {
+        Ok(ContactValue::Address(na)) => Some(na.uri.as_str().to_owned()),
+        _ => None,
+    })
+}
+
+/// Appends a contact's header parameters (`expires`, `q`, `+sip.instance` ...).
+fn push_params(out: &mut String, na: &NameAddr<'_>) {
+    for (name, value) in na.params.iter() {
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+}
+
+/// A CANCEL for an INVITE Palisade sent (RFC 3261 §9.1): same Request-URI, Call-ID, From,
+/// To, CSeq number and top Via, and the same Route.
+fn cancel_for(invite: &Message) -> Option<Message> {
+    let uri = invite.request_uri_str()?;
+    let mut b = Builder::request(&Method::Cancel, uri);
+    let via = invite.values(HeaderName::Via).next()?;
+    b.header(HeaderName::Via, via);
+    b.header(HeaderName::MaxForwards, "70");
+    b.header(HeaderName::From, invite.header(HeaderName::From)?);
+    b.header(HeaderName::To, invite.header(HeaderName::To)?);
+    b.header(HeaderName::CallId, invite.header(HeaderName::CallId)?);
+    b.header(
+        HeaderName::CSeq,
+        format!("{} CANCEL", invite.cseq().ok()?.seq),
+    );
+    for h in invite.headers_named(HeaderName::Route) {
+        b.header(HeaderName::Route, h.value);
+    }
+    b.build_message().ok()
+}

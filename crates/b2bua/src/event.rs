@@ -1,0 +1,42 @@
+//! What the B2BUA reports: the feed for logs, metrics and call records.
+
+use crate::types::Side;
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    CallStarted {
+        call: u64,
+        from: Side,
+    },
+    CallAnswered {
+        call: u64,
+    },
+    CallEnded {
+        call: u64,
+        why: &'static str,
+    },
+    Registered {
+        aor: String,
+        token: String,
+        expires: u32,
+    },
+    Unregistered {
+        aor: String,
+        token: String,
+    },
+    BindingExpired {
+        token: String,
+    },
+    UpstreamDown {
+        upstream: String,
+    },
+    UpstreamUp {
+        upstream: String,
+    },
+    /// A message refused by validation.
+    Rejected {
+        side: Side,
+        why: &'static str,
+    },
+}
