@@ -1032,10 +1032,13 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         }
         if call.state == CallState::Ended {
-            // Leg 0 is gone: a late 2xx is answered with ACK and BYE.
+            // Leg 0 is gone: a late 2xx is answered with ACK and BYE, a failure ends it.
             if (200..300).contains(&code) {
-                call.legs[1].learn_from_response(&resp);
                 self.ack_and_bye_leg1(now, id, &resp);
+            } else if code < 200 && call.cancel == CancelState::Pending {
+                self.send_cancel(now, id);
+            } else if code >= 300 {
+                self.end_call(now, id, "cancelled");
             }
             return;
         }

@@ -27,3 +27,6 @@ pub use config::{B2buaConfig, HeaderPolicy, SideAddrs, Upstream};
 pub use engine::B2bua;
 pub use event::Event;
 pub use types::{Destination, Inbound, Protocol, Side, Transmit};
+
+#[cfg(test)]
+mod tests;

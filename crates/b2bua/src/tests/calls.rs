@@ -1,0 +1,256 @@
+use std::time::Duration;
+
+use palisade_sip::{HeaderName, Method};
+
+use super::support::*;
+use crate::Event;
+use crate::types::Side;
+
+/// Sets up an answered, ACKed call; returns (the INVITE the PBX got, the 200 the phone got).
+fn establish(w: &mut World) -> (palisade_sip::Message, palisade_sip::Message) {
+    w.phone_sends(phone_invite("phone-call-1", "z9hG4bKp1"));
+    let invite = w.one_sent_to(Side::Core);
+    w.advance(Duration::from_millis(250));
+    let trying = w.one_sent_to(Side::Access);
+    assert_eq!(trying.status(), Some(100));
+    w.pbx_sends(reply(&invite, 180, Some("pbx1")));
+    let ringing = w.one_sent_to(Side::Access);
+    assert_eq!(ringing.status(), Some(180));
+    w.pbx_sends(reply(&invite, 200, Some("pbx1")));
+    let ok = w.one_sent_to(Side::Access);
+    assert_eq!(ok.status(), Some(200));
+    let ack = phone_in_dialog("ACK", 1, &ok, "z9hG4bKp1ack");
+    w.phone_sends(ack);
+    let core_ack = w.one_sent_to(Side::Core);
+    assert_eq!(core_ack.method(), Some(&Method::Ack));
+    assert_eq!(core_ack.call_id().unwrap(), invite.call_id().unwrap());
+    assert_eq!(core_ack.cseq().unwrap().seq, invite.cseq().unwrap().seq);
+    assert_eq!(core_ack.to().unwrap().tag(), Some("pbx1"));
+    assert_eq!(
+        core_ack.request_uri_str(),
+        Some("sip:pbx-internal@127.0.0.1:5080")
+    );
+    (invite, ok)
+}
+
+#[test]
+fn a_call_from_the_phone_is_two_dialogs() {
+    let mut w = World::new(&[PBX]);
+    let (invite, ok) = establish(&mut w);
+    // Leg 1 is Palisade's own dialog toward the upstream.
+    assert_ne!(invite.call_id().unwrap(), "phone-call-1");
+    assert_ne!(invite.from().unwrap().tag(), Some("ph1"));
+    assert_eq!(invite.request_uri_str(), Some("sip:1002@127.0.0.1:5080"));
+    assert_eq!(invite.max_forwards().unwrap(), Some(69));
+    assert_eq!(invite.vias().count(), 1);
+    assert!(
+        invite.header(HeaderName::UserAgent).is_some(),
+        "passed toward the core by default"
+    );
+    assert_eq!(invite.body(), SDP.as_bytes());
+    // Leg 0 keeps the phone's dialog identifiers.
+    assert_eq!(ok.call_id().unwrap(), "phone-call-1");
+    assert_eq!(ok.from().unwrap().tag(), Some("ph1"));
+    assert_ne!(ok.to().unwrap().tag(), Some("pbx1"));
+    assert!(
+        ok.header(HeaderName::Contact)
+            .unwrap()
+            .starts_with(b"<sip:203.0.113.10:5060")
+    );
+    assert_eq!(w.b.calls(), 1);
+
+    // The phone hangs up.
+    w.phone_sends(phone_in_dialog("BYE", 2, &ok, "z9hG4bKp1bye"));
+    let bye = w.one_sent_to(Side::Core);
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.cseq().unwrap().seq, invite.cseq().unwrap().seq + 1);
+    w.pbx_sends(reply(&bye, 200, None));
+    let bye_ok = w.one_sent_to(Side::Access);
+    assert_eq!(bye_ok.status(), Some(200));
+    assert_eq!(bye_ok.cseq().unwrap().method, Method::Bye);
+    assert_eq!(w.b.calls(), 0);
+    assert!(has_event(&w, |e| matches!(e, Event::CallEnded { .. })));
+    // Once the transactions' linger timers pass, nothing is left.
+    w.advance(Duration::from_secs(40));
+    assert_eq!(w.b.transactions(), (0, 0));
+}
+
+#[test]
+fn the_pbx_hangs_up_and_reinvites() {
+    let mut w = World::new(&[PBX]);
+    let (invite, ok) = establish(&mut w);
+    // re-INVITE from the PBX (hold), relayed to the phone with the phone's dialog.
+    let reinvite = pbx_in_dialog("INVITE", 10, &invite, "pbx1", "z9hG4bKx1");
+    w.pbx_sends(reinvite);
+    let to_phone: Vec<_> = w
+        .sent_to(Side::Access)
+        .into_iter()
+        .filter(|m| m.is_request())
+        .collect();
+    let phone_reinvite = &to_phone[0];
+    assert_eq!(phone_reinvite.call_id().unwrap(), "phone-call-1");
+    assert_eq!(phone_reinvite.to().unwrap().tag(), Some("ph1"));
+    assert_eq!(phone_reinvite.from().unwrap().tag(), ok.to().unwrap().tag());
+    assert_eq!(
+        phone_reinvite.request_uri_str(),
+        Some("sip:1001@192.168.1.20:5060")
+    );
+    let phone_ok = reply(phone_reinvite, 200, None);
+    w.phone_sends(phone_ok);
+    let core_ok = w.one_sent_to(Side::Core);
+    assert_eq!(core_ok.status(), Some(200));
+    assert_eq!(core_ok.cseq().unwrap().seq, 10);
+    // The PBX ACKs; the phone gets an ACK for its 2xx.
+    w.pbx_sends(pbx_in_dialog("ACK", 10, &invite, "pbx1", "z9hG4bKx1ack"));
+    let phone_ack = w.one_sent_to(Side::Access);
+    assert_eq!(phone_ack.method(), Some(&Method::Ack));
+    assert_eq!(
+        phone_ack.cseq().unwrap().seq,
+        phone_reinvite.cseq().unwrap().seq
+    );
+
+    // BYE from the PBX.
+    w.pbx_sends(pbx_in_dialog("BYE", 11, &invite, "pbx1", "z9hG4bKx2"));
+    let phone_bye = w.one_sent_to(Side::Access);
+    assert_eq!(phone_bye.method(), Some(&Method::Bye));
+    w.phone_sends(reply(&phone_bye, 200, None));
+    assert_eq!(w.one_sent_to(Side::Core).status(), Some(200));
+    assert_eq!(w.b.calls(), 0);
+}
+
+#[test]
+fn cancel_before_answer() {
+    let mut w = World::new(&[PBX]);
+    let invite_from_phone = phone_invite("phone-call-2", "z9hG4bKp2");
+    w.phone_sends(invite_from_phone.clone());
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbx2")));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(180));
+    let cancel = msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKp2;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-2
+CSeq: 1 CANCEL
+Content-Length: 0
+
+");
+    w.phone_sends(cancel);
+    let to_phone = w.all_sent_to(Side::Access);
+    let codes: Vec<_> = to_phone.iter().filter_map(|m| m.status()).collect();
+    assert!(codes.contains(&200) && codes.contains(&487), "{codes:?}");
+    let core_cancel = w.one_sent_to(Side::Core);
+    assert_eq!(core_cancel.method(), Some(&Method::Cancel));
+    assert_eq!(
+        core_cancel.via().unwrap().branch(),
+        invite.via().unwrap().branch()
+    );
+    w.pbx_sends(reply(&core_cancel, 200, None));
+    w.pbx_sends(reply(&invite, 487, Some("pbx2")));
+    // The INVITE client transaction ACKs the 487 by itself.
+    let ack = w.one_sent_to(Side::Core);
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(w.b.calls(), 0);
+    // The phone ACKs the 487.
+    w.phone_sends(msg("ACK sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKp2;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>;tag=x
+Call-ID: phone-call-2
+CSeq: 1 ACK
+Content-Length: 0
+
+"));
+    assert!(w.take().is_empty());
+    w.advance(Duration::from_secs(40));
+    assert_eq!(w.b.transactions(), (0, 0));
+}
+
+#[test]
+fn cancel_crossing_the_2xx_closes_leg_1() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-3", "z9hG4bKp3"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbx3")));
+    w.take();
+    w.phone_sends(msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKp3;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-3
+CSeq: 1 CANCEL
+Content-Length: 0
+
+"));
+    w.take();
+    // The PBX answered before it saw the CANCEL.
+    w.pbx_sends(reply(&invite, 200, Some("pbx3")));
+    let to_core = w.sent_to(Side::Core);
+    let methods: Vec<_> = to_core.iter().filter_map(|m| m.method().cloned()).collect();
+    assert!(
+        methods.contains(&Method::Ack) && methods.contains(&Method::Bye),
+        "{methods:?}"
+    );
+    assert_eq!(w.b.calls(), 0);
+}
+
+#[test]
+fn a_2xx_never_acked_is_retransmitted_then_the_call_is_closed() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-4", "z9hG4bKp4"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 200, Some("pbx4")));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
+    w.advance(Duration::from_millis(600));
+    assert_eq!(
+        w.one_sent_to(Side::Access).status(),
+        Some(200),
+        "retransmitted after T1"
+    );
+    w.advance(Duration::from_secs(40));
+    let sent = w.take();
+    assert!(
+        sent.iter()
+            .any(|t| t.side == Side::Core && t.message.method() == Some(&Method::Bye))
+    );
+    assert_eq!(w.b.calls(), 0);
+}
+
+#[test]
+fn unknown_dialog_gets_481_and_bad_requests_400() {
+    let mut w = World::new(&[PBX]);
+    let ok = reply(&phone_invite("nope", "z9hG4bKq"), 200, Some("zz"));
+    w.phone_sends(phone_in_dialog("BYE", 2, &ok, "z9hG4bKq1"));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(481));
+    w.phone_sends(msg("OPTIONS sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKq2
+From: <sip:1001@example.com>;tag=a
+To: <sip:1002@example.com>
+Call-ID: x
+CSeq: 1 INVITE
+Content-Length: 0
+
+"));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(400));
+}
+
+#[test]
+fn options_to_palisade_is_answered_locally() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(msg("OPTIONS sip:203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKo1
+Max-Forwards: 70
+From: <sip:1001@example.com>;tag=a
+To: <sip:203.0.113.10>
+Call-ID: o1
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"));
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(200));
+    assert!(r.header(HeaderName::Allow).is_some());
+}

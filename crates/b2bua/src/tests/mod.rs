@@ -1,0 +1,7 @@
+//! The B2BUA driven with a virtual clock: a phone on the access side and a PBX on the
+//! core side, played by the tests, exchange messages through it.
+
+mod calls;
+mod registration;
+mod support;
+mod upstreams;

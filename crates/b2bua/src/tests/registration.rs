@@ -1,0 +1,183 @@
+use std::time::Duration;
+
+use palisade_sip::headers::ContactValue;
+use palisade_sip::{HeaderName, Method};
+
+use super::support::*;
+use crate::Event;
+use crate::types::Side;
+
+fn register(cseq: u32, expires: u32, branch: &str) -> palisade_sip::Message {
+    msg(&format!(
+        "REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch={branch};rport
+Max-Forwards: 70
+From: <sip:1001@example.com>;tag=r1
+To: <sip:1001@example.com>
+Call-ID: phone-call-reg
+CSeq: {cseq} REGISTER
+Contact: <sip:1001@192.168.1.20:5060;ob>;+sip.instance=\"<urn:uuid:1>\"
+Expires: {expires}
+Content-Length: 0
+
+"
+    ))
+}
+
+/// Registers the phone (challenge, then success); returns the token the PBX knows it by.
+fn registered(w: &mut World) -> String {
+    w.phone_sends(register(1, 300, "z9hG4bKr1"));
+    let core = w.one_sent_to(Side::Core);
+    assert_eq!(core.request_uri_str(), Some("sip:example.com"));
+    let challenge = {
+        let mut b = palisade_sip::edit::response_to(&core, 401, Some("pbxr"));
+        b.header(
+            HeaderName::WwwAuthenticate,
+            "Digest realm=\"example.com\", nonce=\"abc\"",
+        );
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(challenge);
+    let to_phone = w.one_sent_to(Side::Access);
+    assert_eq!(to_phone.status(), Some(401));
+    assert!(
+        to_phone.header(HeaderName::WwwAuthenticate).is_some(),
+        "challenge passes through"
+    );
+    assert!(
+        w.b.registrar().is_empty(),
+        "no binding before the PBX's 2xx"
+    );
+
+    let mut with_auth = register(2, 300, "z9hG4bKr2").as_bytes().to_vec();
+    let auth = b"Authorization: Digest username=\"1001\", realm=\"example.com\", nonce=\"abc\", uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\"\r\n";
+    let at = with_auth.len() - 2;
+    with_auth.splice(at..at, auth.iter().copied());
+    w.phone_sends(
+        palisade_sip::Message::parse(
+            bytes::Bytes::from(with_auth),
+            palisade_sip::Transport::Datagram,
+            &palisade_sip::ParseLimits::default(),
+        )
+        .unwrap(),
+    );
+    let core2 = w.one_sent_to(Side::Core);
+    assert_eq!(
+        core2.call_id().unwrap(),
+        core.call_id().unwrap(),
+        "stable Call-ID toward the PBX"
+    );
+    assert!(
+        core2.header(HeaderName::Authorization).is_some(),
+        "credentials pass through"
+    );
+    let Some(Ok(ContactValue::Address(c))) = core2.contacts().next() else {
+        panic!()
+    };
+    let token = c.uri.sip().unwrap().user.unwrap().to_owned();
+    assert_eq!(
+        c.uri.sip().unwrap().host.ip(),
+        Some("127.0.0.1".parse().unwrap())
+    );
+    assert!(c.params.contains("+sip.instance"));
+    let ok = {
+        let mut b = palisade_sip::edit::response_to(&core2, 200, Some("pbxr"));
+        b.header(
+            HeaderName::Contact,
+            format!("<{}>;expires=300", c.uri.as_str()),
+        );
+        b.header(HeaderName::Contact, "<sip:other@10.9.9.9>;expires=100");
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(ok);
+    let phone_ok = w.one_sent_to(Side::Access);
+    assert_eq!(phone_ok.status(), Some(200));
+    let contacts: Vec<_> = phone_ok.values(HeaderName::Contact).collect();
+    assert_eq!(
+        contacts,
+        [&b"<sip:1001@192.168.1.20:5060;ob>;expires=300"[..]]
+    );
+    assert_eq!(w.b.registrar().len(), 1);
+    assert!(has_event(w, |e| matches!(
+        e,
+        Event::Registered { expires: 300, .. }
+    )));
+    token
+}
+
+#[test]
+fn register_then_a_call_from_the_pbx_reaches_the_phone_flow() {
+    let mut w = World::new(&[PBX]);
+    let token = registered(&mut w);
+    w.pbx_sends(msg(&format!(
+        "INVITE sip:{token}@127.0.0.1:5062 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKpbxinv
+Record-Route: <sip:127.0.0.1:5080;lr>
+Max-Forwards: 70
+From: <sip:1002@example.com>;tag=pbxcaller
+To: <sip:1001@example.com>
+Call-ID: core-call-7
+CSeq: 5 INVITE
+Contact: <sip:pbx-internal@127.0.0.1:5080>
+Content-Length: 0
+
+"
+    )));
+    let to_phone = w.one_sent_to(Side::Access);
+    assert_eq!(to_phone.method(), Some(&Method::Invite));
+    assert_eq!(
+        to_phone.request_uri_str(),
+        Some("sip:1001@192.168.1.20:5060;ob")
+    );
+    assert!(to_phone.header(HeaderName::RecordRoute).is_none());
+    w.phone_sends(reply(&to_phone, 180, Some("ph9")));
+    let ringing = w.one_sent_to(Side::Core);
+    assert_eq!(ringing.status(), Some(180));
+    assert_eq!(ringing.call_id().unwrap(), "core-call-7");
+    assert!(
+        ringing.header(HeaderName::RecordRoute).is_some(),
+        "the PBX's own Record-Route comes back"
+    );
+}
+
+#[test]
+fn unregister_and_expiry_remove_bindings() {
+    let mut w = World::new(&[PBX]);
+    registered(&mut w);
+    // Expiry without refresh.
+    w.advance(Duration::from_secs(301));
+    assert!(w.b.registrar().is_empty());
+    assert!(has_event(&w, |e| matches!(e, Event::BindingExpired { .. })));
+
+    let token = registered(&mut w);
+    w.phone_sends(register(3, 0, "z9hG4bKr3"));
+    let core = w.one_sent_to(Side::Core);
+    // The PBX's 2xx lists no contact of ours: the binding goes.
+    w.pbx_sends(
+        palisade_sip::edit::response_to(&core, 200, Some("pbxr"))
+            .build_message()
+            .unwrap(),
+    );
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
+    assert!(w.b.registrar().get(&token).is_none());
+    // Calls to a token that is gone get 404.
+    w.pbx_sends(msg(&format!(
+        "INVITE sip:{token}@127.0.0.1:5062 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKpbx404
+Max-Forwards: 70
+From: <sip:1002@example.com>;tag=pbxcaller
+To: <sip:1001@example.com>
+Call-ID: core-call-8
+CSeq: 5 INVITE
+Contact: <sip:pbx-internal@127.0.0.1:5080>
+Content-Length: 0
+
+"
+    )));
+    let r: Vec<_> = w
+        .sent_to(Side::Core)
+        .into_iter()
+        .filter_map(|m| m.status())
+        .collect();
+    assert!(r.contains(&404), "{r:?}");
+}

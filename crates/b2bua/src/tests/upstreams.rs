@@ -1,0 +1,77 @@
+use std::time::Duration;
+
+use palisade_sip::{HeaderName, Method};
+
+use super::support::*;
+use crate::Event;
+use crate::types::Side;
+
+#[test]
+fn a_503_fails_over_to_the_next_upstream() {
+    let mut w = World::new(&[PBX, PBX2]);
+    w.phone_sends(phone_invite("phone-call-f", "z9hG4bKf1"));
+    let first = w.take();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].destination.remote(), addr(PBX));
+    w.pbx_sends(reply(&first[0].message, 503, Some("p")));
+    let sent = w.take();
+    let invite2 = sent
+        .iter()
+        .find(|t| t.message.method() == Some(&Method::Invite))
+        .expect("INVITE to the second upstream");
+    assert_eq!(invite2.destination.remote(), addr(PBX2));
+    assert_eq!(
+        invite2.message.request_uri_str(),
+        Some("sip:1002@127.0.0.1:5081")
+    );
+}
+
+#[test]
+fn when_no_upstream_answers_the_phone_gets_503_with_retry_after() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-g", "z9hG4bKg1"));
+    w.take();
+    // No answer at all: timer B fires after 64*T1.
+    w.advance(Duration::from_secs(33));
+    let to_phone: Vec<_> = w.all_sent_to(Side::Access);
+    let last = to_phone
+        .iter()
+        .rev()
+        .find(|m| m.status().is_some_and(|c| c >= 300))
+        .unwrap();
+    assert_eq!(last.status(), Some(503));
+    assert!(last.header(HeaderName::RetryAfter).is_some());
+    assert_eq!(w.b.calls(), 0);
+}
+
+#[test]
+fn probes_take_an_upstream_down_and_up() {
+    let mut w = World::with_config(config(&[PBX]));
+    w.answer_probes = false;
+    // Let two probes time out.
+    for _ in 0..2 {
+        w.advance(Duration::from_secs(10));
+        w.take();
+        w.advance(Duration::from_secs(33));
+        w.take();
+    }
+    assert!(has_event(&w, |e| matches!(e, Event::UpstreamDown { .. })));
+    assert!(!w.b.upstreams()[0].up);
+    // A new call is refused at once.
+    w.phone_sends(phone_invite("phone-call-h", "z9hG4bKh1"));
+    let codes: Vec<_> = w
+        .all_sent_to(Side::Access)
+        .iter()
+        .filter_map(|m| m.status())
+        .collect();
+    assert!(codes.contains(&503), "{codes:?}");
+    // The next probe succeeds.
+    w.advance(Duration::from_secs(10));
+    let probe = w
+        .take()
+        .into_iter()
+        .find(|t| t.message.method() == Some(&Method::Options))
+        .expect("a probe");
+    w.pbx_sends(reply(&probe.message, 200, None));
+    assert!(w.b.upstreams()[0].up);
+}
