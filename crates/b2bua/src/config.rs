@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use palisade_sip::ParseLimits;
 use palisade_sip::transaction::TimerConfig;
 
 use crate::types::Protocol;
@@ -120,6 +121,8 @@ pub struct B2buaConfig {
     pub registration: RegistrationConfig,
     /// Seconds a phone is told to wait when no PBX is reachable.
     pub retry_after: u32,
+    /// Limits for reading what can be read of a request that failed to parse.
+    pub parse_limits: ParseLimits,
 }
 
 impl B2buaConfig {
@@ -137,6 +140,7 @@ impl B2buaConfig {
             toward_core: HeaderPolicy::Pass,
             registration: RegistrationConfig::default(),
             retry_after: 30,
+            parse_limits: ParseLimits::default(),
         }
     }
 }

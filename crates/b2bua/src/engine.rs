@@ -23,7 +23,7 @@ use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
 use crate::registrar::{Binding, Registrar};
 use crate::relay::{copy_body, copy_headers};
 use crate::txn::{ClientTxn, ServerTxn};
-use crate::types::{Destination, Inbound, Protocol, Side, Transmit};
+use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
 
 /// Why a server transaction exists.
@@ -256,6 +256,38 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
     }
 
+    /// Handles bytes that did not parse. A request whose error calls for an answer (400,
+    /// 505, 513) gets one when its header fields can be read; everything else is dropped.
+    pub fn handle_malformed(
+        &mut self,
+        source: Source<F>,
+        bytes: &[u8],
+        error: &palisade_sip::MessageError,
+    ) {
+        self.events.push_back(Event::Rejected {
+            side: source.side,
+            why: "unparseable",
+        });
+        let Verdict::Respond(code) = error.verdict() else {
+            return;
+        };
+        let Some(req) = Message::salvage_request(bytes, &self.cfg.parse_limits) else {
+            return;
+        };
+        let readable = req.via().is_ok()
+            && req.from().is_ok()
+            && req.to().is_ok()
+            && req.call_id().is_ok()
+            && req.cseq().is_ok_and(|c| c.method != Method::Ack);
+        if readable {
+            let inbound = Inbound {
+                source,
+                message: req,
+            };
+            self.stateless_reply(&inbound, code);
+        }
+    }
+
     /// Handles every deadline up to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(Reverse(t)) = self.timers.peek() {
@@ -324,7 +356,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let txn = ServerTxn::new(
             now,
             inbound.message.clone(),
-            reliability(inbound.protocol),
+            reliability(inbound.source.protocol),
             self.cfg.timers,
         )
         .ok()?;
@@ -337,8 +369,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             key.clone(),
             ServerEntry {
                 txn,
-                reply: inbound.reply_destination(),
-                side: inbound.side,
+                reply: inbound.source.reply_destination(),
+                side: inbound.source.side,
                 ctx,
             },
         );
@@ -477,7 +509,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     fn stateless_reply(&mut self, inbound: &Inbound<F>, code: u16) {
         let tag = self.ids.tag();
         if let Ok(m) = response_to(&inbound.message, code, Some(&tag)).build_message() {
-            self.emit(inbound.side, inbound.reply_destination(), m);
+            self.emit(inbound.source.side, inbound.source.reply_destination(), m);
         }
     }
 
@@ -488,7 +520,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         };
         if let Err(rejection) = check_request(msg) {
             self.events.push_back(Event::Rejected {
-                side: inbound.side,
+                side: inbound.source.side,
                 why: rejection.why,
             });
             if let (Verdict::Respond(code), false) = (rejection.verdict, method == Method::Ack) {
@@ -513,8 +545,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
         match (&method, to_tag) {
             (Method::Ack, Some(tag)) => {
-                if let Some((call, _)) = self.dialog_of(inbound.side, msg, &tag) {
-                    self.ack_for_2xx(now, call, inbound.side, msg);
+                if let Some((call, _)) = self.dialog_of(inbound.source.side, msg, &tag) {
+                    self.ack_for_2xx(now, call, inbound.source.side, msg);
                 }
             }
             (Method::Ack, None) => {}
@@ -591,7 +623,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     // ----- registration ------------------------------------------------------------
 
     fn register(&mut self, now: Instant, inbound: &Inbound<F>) {
-        if inbound.side != Side::Access {
+        if inbound.source.side != Side::Access {
             self.stateless_reply(inbound, 405);
             return;
         }
@@ -605,7 +637,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         self.send_register(
             now,
             inbound.message.clone(),
-            inbound.reply_destination(),
+            inbound.source.reply_destination(),
             skey,
             up,
         );
@@ -806,10 +838,15 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         };
         let Some((dest, uri, upstream)) = self.route_new_request(inbound) else {
-            self.respond_code(now, &skey, self.no_route_code(inbound.side));
+            self.respond_code(now, &skey, self.no_route_code(inbound.source.side));
             return;
         };
-        let leg = match self.new_leg(inbound.side.other(), &inbound.message, dest.clone(), uri) {
+        let leg = match self.new_leg(
+            inbound.source.side.other(),
+            &inbound.message,
+            dest.clone(),
+            uri,
+        ) {
             Some(l) => l,
             None => return,
         };
@@ -846,7 +883,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
     }
 
-    /// Where a new request from `inbound.side` goes on the other side, with the
+    /// Where a new request from `inbound.source.side` goes on the other side, with the
     /// Request-URI to use there: the first healthy upstream for the access side, the
     /// phone's registered flow for the core side. Never an address taken from the
     /// message itself.
@@ -855,7 +892,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         inbound: &Inbound<F>,
     ) -> Option<(Destination<F>, String, Option<usize>)> {
         let uri = inbound.message.request_uri()?.ok()?;
-        match inbound.side {
+        match inbound.source.side {
             Side::Access => {
                 let up = self.pick_upstream(0)?;
                 let dest = self.upstream_dest(up)?;
@@ -933,20 +970,21 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         };
         let Some((dest, uri, upstream)) = self.route_new_request(inbound) else {
-            let code = self.no_route_code(inbound.side);
+            let code = self.no_route_code(inbound.source.side);
             self.respond_code(now, &skey, code);
             return;
         };
         let (Ok(from), Ok(to), Some(local_addr)) = (
             req.from(),
             req.to(),
-            self.side_addrs(inbound.side).contact_addr(inbound.protocol),
+            self.side_addrs(inbound.source.side)
+                .contact_addr(inbound.source.protocol),
         ) else {
             self.respond_code(now, &skey, 400);
             return;
         };
         let leg0 = Leg {
-            side: inbound.side,
+            side: inbound.source.side,
             call_id: req.call_id().unwrap_or_default().to_owned(),
             local_tag: self.ids.tag(),
             remote_tag: from.tag().map(str::to_owned),
@@ -958,10 +996,10 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 .headers_named(HeaderName::RecordRoute)
                 .filter_map(|h| std::str::from_utf8(h.value).ok().map(str::to_owned))
                 .collect(),
-            destination: inbound.reply_destination(),
+            destination: inbound.source.reply_destination(),
             local_addr,
         };
-        let Some(leg1) = self.new_leg(inbound.side.other(), req, dest, uri) else {
+        let Some(leg1) = self.new_leg(inbound.source.side.other(), req, dest, uri) else {
             self.respond_code(now, &skey, 500);
             return;
         };
@@ -973,7 +1011,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         self.calls.insert(id, call);
         self.events.push_back(Event::CallStarted {
             call: id,
-            from: inbound.side,
+            from: inbound.source.side,
         });
         self.send_call_start(now, id);
     }
@@ -1433,7 +1471,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     /// An in-dialog request: relay it to the other leg.
     fn in_dialog(&mut self, now: Instant, inbound: &Inbound<F>, local_tag: &str) {
         let msg = &inbound.message;
-        let Some((id, from_leg)) = self.dialog_of(inbound.side, msg, local_tag) else {
+        let Some((id, from_leg)) = self.dialog_of(inbound.source.side, msg, local_tag) else {
             if let Some(k) = self.new_server(now, inbound, ServerCtx::Local) {
                 self.respond_code(now, &k, 481);
             }
@@ -1504,7 +1542,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     fn on_response(&mut self, now: Instant, inbound: Inbound<F>) {
         if check_response(&inbound.message).is_err() {
             self.events.push_back(Event::Rejected {
-                side: inbound.side,
+                side: inbound.source.side,
                 why: "malformed response",
             });
             return;
@@ -1533,7 +1571,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Some(tag) = msg.from().ok().and_then(|f| f.tag().map(str::to_owned)) else {
             return;
         };
-        if let Some((id, leg)) = self.dialog_of(inbound.side, msg, &tag) {
+        if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag) {
             if let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone()) {
                 let l = &self.calls[&id].legs[leg];
                 let (side, dest) = (l.side, l.destination.clone());

@@ -93,19 +93,18 @@ impl<F> Destination<F> {
     }
 }
 
-/// A message received by the IO layer.
-#[derive(Debug, Clone)]
-pub struct Inbound<F> {
+/// Where a message came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source<F> {
     pub side: Side,
     pub protocol: Protocol,
     pub flow: F,
     /// The source address of the packet or connection: the only address Palisade answers
     /// to, whatever the Via says.
     pub remote: SocketAddr,
-    pub message: Message,
 }
 
-impl<F: Clone> Inbound<F> {
+impl<F: Clone> Source<F> {
     /// The destination that reaches the sender again over the same flow.
     pub fn reply_destination(&self) -> Destination<F> {
         Destination::Flow {
@@ -114,6 +113,13 @@ impl<F: Clone> Inbound<F> {
             remote: self.remote,
         }
     }
+}
+
+/// A message received by the IO layer.
+#[derive(Debug, Clone)]
+pub struct Inbound<F> {
+    pub source: Source<F>,
+    pub message: Message,
 }
 
 /// A message for the IO layer to send.

@@ -439,6 +439,43 @@ impl Message {
         Ok(Self::from_head(buf.slice(..total), head))
     }
 
+    /// What can be read of a request that failed to parse, to answer it with the status
+    /// code its error calls for: its header fields under a stand-in request line, without
+    /// its body. `None` when even the header section cannot be read; such a request can
+    /// only be dropped. RFC 4475 expects answers to requests with malformed start lines
+    /// (§3.1.2.7-10) or lengths (§3.1.2.2-3), which a strict parse refuses.
+    pub fn salvage_request(buf: &[u8], limits: &ParseLimits) -> Option<Self> {
+        let skip = buf
+            .iter()
+            .take_while(|&&c| c == b'\r' || c == b'\n')
+            .count();
+        let buf = buf.get(skip..)?;
+        if !looks_like_request(buf) {
+            return None;
+        }
+        let first_end = memchr::memmem::find(buf, b"\r\n")?;
+        let head_end = memchr::memmem::find(buf, b"\r\n\r\n").unwrap_or(buf.len());
+        let headers = buf.get(first_end + 2..head_end)?;
+        // Content-Length is what failed in some of these messages: leave it out.
+        let mut text = Vec::with_capacity(headers.len() + 40);
+        text.extend_from_slice(b"OPTIONS sip:invalid SIP/2.0\r\n");
+        let mut rest = headers;
+        while !rest.is_empty() {
+            let end = memchr::memmem::find(rest, b"\r\n").unwrap_or(rest.len());
+            let line = &rest[..end];
+            let name_end = line.iter().position(|&c| c == b':').unwrap_or(line.len());
+            let name = crate::scan::trim_lws(&line[..name_end]);
+            if HeaderName::from_bytes(name) != HeaderName::ContentLength {
+                text.extend_from_slice(line);
+                text.extend_from_slice(b"\r\n");
+            }
+            rest = rest.get(end + 2..).unwrap_or_default();
+        }
+        text.extend_from_slice(b"\r\n");
+        let head = parse_head(&text, limits).ok()?;
+        Some(Self::from_head(Bytes::from(text), head))
+    }
+
     pub(crate) fn from_head(buf: Bytes, head: Head) -> Self {
         Self { buf, head }
     }
@@ -760,6 +797,20 @@ v=0\n";
         };
         let e = Message::parse(Bytes::from_static(INVITE), Transport::Datagram, &limits);
         assert!(matches!(e.unwrap_err().kind, ParseError::TooLarge(100)));
+    }
+
+    #[test]
+    fn salvage_keeps_what_a_response_needs() {
+        let bad = b"INVITE  sip:a@b  SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: -999\r\n\r\nbody";
+        assert!(parse(bad).is_err());
+        let m = Message::salvage_request(bad, &ParseLimits::default()).unwrap();
+        assert_eq!(m.via().unwrap().branch(), Some("z9hG4bK1"));
+        assert_eq!(m.call_id().unwrap(), "c");
+        assert!(m.header(HeaderName::ContentLength).is_none());
+        assert!(
+            Message::salvage_request(b"SIP/2.0 200 OK\r\n\r\n", &ParseLimits::default()).is_none()
+        );
+        assert!(Message::salvage_request(b"\xff\xfe", &ParseLimits::default()).is_none());
     }
 
     #[test]

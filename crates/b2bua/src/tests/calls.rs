@@ -254,3 +254,29 @@ Content-Length: 0
     assert_eq!(r.status(), Some(200));
     assert!(r.header(HeaderName::Allow).is_some());
 }
+
+#[test]
+fn unparseable_requests_are_answered_when_they_can_be() {
+    let mut w = World::new(&[PBX]);
+    let bad = b"INVITE  sip:1002@203.0.113.10  SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20;branch=z9hG4bKbad\r\nFrom: <sip:1001@example.com>;tag=a\r\nTo: <sip:1002@example.com>\r\nCall-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let err = palisade_sip::Message::parse(
+        bytes::Bytes::from_static(bad),
+        palisade_sip::Transport::Datagram,
+        &palisade_sip::ParseLimits::default(),
+    )
+    .unwrap_err();
+    w.phone_sends_malformed(bad, &err);
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(400));
+    assert_eq!(r.call_id().unwrap(), "bad1");
+    // A broken response is never answered.
+    let resp = b"SIP/2.0 4294967301 x\r\nVia: SIP/2.0/UDP 192.168.1.20;branch=z9hG4bKbad\r\n\r\n";
+    let err = palisade_sip::Message::parse(
+        bytes::Bytes::from_static(resp),
+        palisade_sip::Transport::Datagram,
+        &palisade_sip::ParseLimits::default(),
+    )
+    .unwrap_err();
+    w.phone_sends_malformed(resp, &err);
+    assert!(w.take().is_empty());
+}

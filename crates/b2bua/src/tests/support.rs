@@ -6,7 +6,7 @@ use palisade_sip::edit::response_to;
 use palisade_sip::{HeaderName, Message, Method, ParseLimits, Transport};
 
 use crate::config::{B2buaConfig, SideAddrs, Upstream};
-use crate::types::{Destination, Inbound, Protocol, Side, Transmit};
+use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::{B2bua, Event};
 
 pub(crate) const PHONE: &str = "198.51.100.7:40000";
@@ -93,10 +93,12 @@ impl World {
         self.b.handle_inbound(
             self.now,
             Inbound {
-                side,
-                protocol: Protocol::Udp,
-                flow,
-                remote,
+                source: Source {
+                    side,
+                    protocol: Protocol::Udp,
+                    flow,
+                    remote,
+                },
                 message: m,
             },
         );
@@ -107,6 +109,19 @@ impl World {
 
     pub(crate) fn phone_sends(&mut self, m: Message) {
         self.inbound(Side::Access, addr(PHONE), 1, m);
+    }
+
+    pub(crate) fn phone_sends_malformed(&mut self, bytes: &[u8], err: &palisade_sip::MessageError) {
+        self.b.handle_malformed(
+            Source {
+                side: Side::Access,
+                protocol: Protocol::Udp,
+                flow: 1,
+                remote: addr(PHONE),
+            },
+            bytes,
+            err,
+        );
     }
 
     pub(crate) fn pbx_sends(&mut self, m: Message) {
