@@ -1127,6 +1127,17 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         }
         if (200..300).contains(&code) {
+            if matches!(
+                call.state,
+                CallState::Answered | CallState::Confirmed | CallState::Ending
+            ) {
+                // A retransmitted 2xx: our ACK was lost, send it again.
+                if let Some(ack) = call.last_ack[1].clone() {
+                    let (side, dest) = (call.legs[1].side, call.legs[1].destination.clone());
+                    self.emit(side, dest, ack);
+                }
+                return;
+            }
             if call.cancel != CancelState::None {
                 // CANCEL crossed the 2xx: the caller is gone, close leg 1.
                 self.ack_and_bye_leg1(now, id, &resp);
@@ -1151,8 +1162,10 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             }
             if is_invite {
                 self.start_ok_retransmit(now, id, 0, m);
+                self.refresh_session_timer(now, id, &resp);
+            } else {
+                self.subscription_guard(now, id, &first, &resp);
             }
-            self.refresh_session_timer(now, id, &resp);
             return;
         }
         // 3xx-6xx: the call failed.
@@ -1257,6 +1270,21 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         self.schedule(at, TimerRef::Call(id));
     }
 
+    /// A subscription that is neither refreshed nor terminated by NOTIFY is forgotten
+    /// when it expires (RFC 6665 §4.1.2.1), with a margin for the final NOTIFY.
+    fn subscription_guard(&mut self, now: Instant, id: u64, req: &Message, resp: &Message) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let expires = [resp, req]
+            .into_iter()
+            .find_map(|m| m.expires().ok().flatten())
+            .unwrap_or(3600);
+        let at = now + Duration::from_secs(u64::from(expires)) + Duration::from_secs(32);
+        call.session_deadline = Some(at);
+        self.schedule(at, TimerRef::Call(id));
+    }
+
     /// Timers of a call: ringing timeout, 2xx retransmission, session expiry.
     fn call_timer(&mut self, now: Instant, id: u64) {
         let t2 = self.cfg.timers.t2;
@@ -1296,7 +1324,11 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
         if call.session_deadline.is_some_and(|d| d <= now) {
             call.session_deadline = None;
-            self.hang_up(now, id, "session expired");
+            if call.first_request.method() == Some(&Method::Subscribe) {
+                self.end_call(now, id, "subscription expired");
+            } else {
+                self.hang_up(now, id, "session expired");
+            }
         }
     }
 
@@ -1486,6 +1518,13 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         };
         if matches!(method, Method::Invite | Method::Update) {
+            call.legs[from_leg].learn_target(msg);
+        }
+        if call.legs[from_leg].remote_tag.is_none() {
+            // A NOTIFY can establish a subscription's dialog before the SUBSCRIBE's 2xx
+            // (RFC 6665 §4.1.2.4).
+            call.legs[from_leg].remote_tag =
+                msg.from().ok().and_then(|f| f.tag().map(str::to_owned));
             call.legs[from_leg].learn_target(msg);
         }
         if method == Method::Bye {
@@ -1729,6 +1768,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if method == Method::Bye && code >= 200 {
             self.end_call(now, id, "hung up");
         }
+        if method == Method::Notify && code >= 200 && subscription_terminated(&req) {
+            self.end_call(now, id, "subscription terminated");
+        }
+        if method == Method::Subscribe && (200..300).contains(&code) {
+            self.subscription_guard(now, id, &req, resp);
+        }
     }
 
     // ----- upstream probes ---------------------------------------------------------
@@ -1793,6 +1838,19 @@ fn first_contact(req: &Message) -> Option<String> {
         Ok(ContactValue::Address(na)) => Some(na.uri.as_str().to_owned()),
         _ => None,
     })
+}
+
+/// Whether a NOTIFY ends its subscription (`Subscription-State: terminated`).
+fn subscription_terminated(notify: &Message) -> bool {
+    notify
+        .headers_by_raw_name("Subscription-State")
+        .next()
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("terminated"))
+        })
 }
 
 /// Appends a contact's header parameters (`expires`, `q`, `+sip.instance` ...).

@@ -3,5 +3,6 @@
 
 mod calls;
 mod registration;
+mod subscriptions;
 mod support;
 mod upstreams;
