@@ -149,7 +149,7 @@ fn decrement(incoming: Option<u32>) -> u32 {
 }
 
 fn reliability(p: Protocol) -> Reliability {
-    if p.is_reliable() {
+    if p.is_stream() {
         Reliability::Reliable
     } else {
         Reliability::Unreliable
@@ -1241,7 +1241,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let reliable = call.legs[leg].destination.protocol().is_reliable();
+        let reliable = call.legs[leg].destination.protocol().is_stream();
         call.ok_retransmit = Some(OkRetransmit {
             leg,
             message: ok,

@@ -4,61 +4,7 @@ use std::net::SocketAddr;
 
 use palisade_sip::Message;
 
-/// Which network a message belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The untrusted side: phones, the Internet.
-    Access,
-    /// The trusted side: the PBX.
-    Core,
-}
-
-impl Side {
-    /// The other side.
-    pub fn other(self) -> Self {
-        match self {
-            Side::Access => Side::Core,
-            Side::Core => Side::Access,
-        }
-    }
-}
-
-/// A SIP transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl Protocol {
-    /// The Via transport token.
-    pub fn via_token(self) -> &'static str {
-        match self {
-            Protocol::Udp => "UDP",
-            Protocol::Tcp => "TCP",
-            Protocol::Tls => "TLS",
-        }
-    }
-
-    /// Whether the transport retransmits by itself (no SIP-level retransmissions).
-    pub fn is_reliable(self) -> bool {
-        !matches!(self, Protocol::Udp)
-    }
-
-    /// Reads a `transport=` URI parameter or Via token.
-    pub fn from_token(t: &str) -> Option<Self> {
-        if t.eq_ignore_ascii_case("udp") {
-            Some(Protocol::Udp)
-        } else if t.eq_ignore_ascii_case("tcp") {
-            Some(Protocol::Tcp)
-        } else if t.eq_ignore_ascii_case("tls") {
-            Some(Protocol::Tls)
-        } else {
-            None
-        }
-    }
-}
+pub use palisade_sip::net::{Protocol, Side};
 
 /// Where a message goes. `F` is the IO layer's flow handle: a UDP socket and remote
 /// address, or a TCP/TLS connection.
