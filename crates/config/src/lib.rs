@@ -111,7 +111,21 @@ fn parse(text: &str, origin: &str, base_dir: Option<&Path>) -> Result<Config, Co
 /// it prints one, with control characters escaped, at its location.
 fn yaml_error(e: &serde_saphyr::Error, origin: &str) -> ConfigError {
     let e = e.without_snippet();
-    let message = serde_saphyr::UserMessageFormatter.format_message(e);
+    let mut message = serde_saphyr::UserMessageFormatter
+        .format_message(e)
+        .into_owned();
+    // The reader speaks of YAML events; an operator thinks of lists and mappings.
+    for (event, shape) in [
+        ("expected sequence start", "expected a list"),
+        (
+            "expected mapping start",
+            "expected a mapping (key: value pairs)",
+        ),
+    ] {
+        if message == event {
+            message = shape.to_owned();
+        }
+    }
     let message: String = message
         .chars()
         .flat_map(|c| {

@@ -314,7 +314,7 @@ impl<'a> Ctx<'a> {
         let file = |ctx: &mut Self, field: &F<String>, name: &str| match field {
             Some(p) => ctx.readable_file(p, &format!("{key}.{name}")),
             None => {
-                ctx.error(section, key, format!("{key}.{name} is required"));
+                ctx.error(section, key, format!("`{name}` is required"));
                 None
             }
         };
