@@ -299,18 +299,18 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             };
             match what {
                 TimerRef::Server(key) => {
-                    if let Some(e) = self.servers.get_mut(&key) {
-                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                            e.txn.on_timeout(now);
-                        }
+                    if let Some(e) = self.servers.get_mut(&key)
+                        && e.txn.poll_timeout().is_some_and(|t| t <= now)
+                    {
+                        e.txn.on_timeout(now);
                     }
                     self.drain_server(now, &key);
                 }
                 TimerRef::Client(key) => {
-                    if let Some(e) = self.clients.get_mut(&key) {
-                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                            e.txn.on_timeout(now);
-                        }
+                    if let Some(e) = self.clients.get_mut(&key)
+                        && e.txn.poll_timeout().is_some_and(|t| t <= now)
+                    {
+                        e.txn.on_timeout(now);
                     }
                     self.drain_client(now, &key);
                 }
@@ -1053,10 +1053,10 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Ok(msg) = b.build_message() else {
             return;
         };
-        if let Some(k) = self.new_client(now, side, dest, msg, ClientCtx::CallStart { call: id }) {
-            if let Some(call) = self.calls.get_mut(&id) {
-                call.leg1_start = Some(k);
-            }
+        if let Some(k) = self.new_client(now, side, dest, msg, ClientCtx::CallStart { call: id })
+            && let Some(call) = self.calls.get_mut(&id)
+        {
+            call.leg1_start = Some(k);
         }
     }
 
@@ -1084,12 +1084,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if matches!(code, 408 | 503) && !call.has_remote_answer && call.upstream.is_some() {
             let failed = call.upstream.unwrap_or(0);
             let skey = call.leg0_start.clone();
-            if let Some(u) = self.upstreams.get_mut(failed) {
-                if u.failure(&self.cfg.probe) {
-                    self.events.push_back(Event::UpstreamDown {
-                        upstream: u.upstream.name.clone(),
-                    });
-                }
+            if let Some(u) = self.upstreams.get_mut(failed)
+                && u.failure(&self.cfg.probe)
+            {
+                self.events.push_back(Event::UpstreamDown {
+                    upstream: u.upstream.name.clone(),
+                });
             }
             if let Some(next) = self.pick_upstream(failed + 1) {
                 self.retarget_call(now, id, next);
@@ -1099,14 +1099,13 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             self.end_call(now, id, "no upstream");
             return;
         }
-        if let Some(up) = call.upstream {
-            if let Some(u) = self.upstreams.get_mut(up) {
-                if u.success(&self.cfg.probe) {
-                    self.events.push_back(Event::UpstreamUp {
-                        upstream: u.upstream.name.clone(),
-                    });
-                }
-            }
+        if let Some(up) = call.upstream
+            && let Some(u) = self.upstreams.get_mut(up)
+            && u.success(&self.cfg.probe)
+        {
+            self.events.push_back(Event::UpstreamUp {
+                upstream: u.upstream.name.clone(),
+            });
         }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -1610,12 +1609,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Some(tag) = msg.from().ok().and_then(|f| f.tag().map(str::to_owned)) else {
             return;
         };
-        if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag) {
-            if let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone()) {
-                let l = &self.calls[&id].legs[leg];
-                let (side, dest) = (l.side, l.destination.clone());
-                self.emit(side, dest, ack);
-            }
+        if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag)
+            && let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone())
+        {
+            let l = &self.calls[&id].legs[leg];
+            let (side, dest) = (l.side, l.destination.clone());
+            self.emit(side, dest, ack);
         }
     }
 
@@ -1650,11 +1649,11 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                     self.note_upstream(*up, code);
                 }
                 if let Some(reg) = register {
-                    if matches!(code, 408 | 503) {
-                        if let Some(next) = upstream.and_then(|u| self.pick_upstream(u + 1)) {
-                            self.retry_register(now, server, reg, next);
-                            return;
-                        }
+                    if matches!(code, 408 | 503)
+                        && let Some(next) = upstream.and_then(|u| self.pick_upstream(u + 1))
+                    {
+                        self.retry_register(now, server, reg, next);
+                        return;
                     }
                     self.register_response(now, reg, server, &resp);
                     return;

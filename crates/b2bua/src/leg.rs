@@ -138,19 +138,18 @@ impl<F: Clone> Leg<F> {
     /// Learns the peer's target and tag from a response to our dialog-creating request
     /// (RFC 3261 §12.1.2: the route set is the Record-Route in reverse).
     pub(crate) fn learn_from_response(&mut self, resp: &Message) {
-        if let Ok(to) = resp.to() {
-            if let Some(tag) = to.tag() {
-                if self.remote_tag.as_deref() != Some(tag) {
-                    self.remote_tag = Some(tag.to_owned());
-                    let mut rr: Vec<String> = resp
-                        .name_addrs(HeaderName::RecordRoute)
-                        .filter_map(Result::ok)
-                        .map(|na| format!("<{}>", na.uri.as_str()))
-                        .collect();
-                    rr.reverse();
-                    self.route_set = rr;
-                }
-            }
+        if let Ok(to) = resp.to()
+            && let Some(tag) = to.tag()
+            && self.remote_tag.as_deref() != Some(tag)
+        {
+            self.remote_tag = Some(tag.to_owned());
+            let mut rr: Vec<String> = resp
+                .name_addrs(HeaderName::RecordRoute)
+                .filter_map(Result::ok)
+                .map(|na| format!("<{}>", na.uri.as_str()))
+                .collect();
+            rr.reverse();
+            self.route_set = rr;
         }
         self.learn_target(resp);
     }

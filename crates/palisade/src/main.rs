@@ -3,10 +3,11 @@
 
 mod inspect;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use palisade_config::Config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,8 +16,12 @@ use clap::{Parser, Subcommand};
     about = "Palisade session border controller"
 )]
 struct Cli {
+    /// The configuration file to run with.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,11 +33,52 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check a configuration file: print "FILE: ok", or every error as
+    /// FILE:LINE:COLUMN: message and exit with status 1.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect { files } => inspect::run(&files),
+    match (cli.command, cli.config) {
+        (Some(Command::Inspect { files }), _) => inspect::run(&files),
+        (Some(Command::CheckConfig { file }), _) => check_config(&file),
+        (None, Some(file)) => run(&file),
+        (None, None) => {
+            eprintln!("palisade: give --config FILE, or a subcommand (see palisade --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(file: &Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(_) => {
+            println!(
+                "{}: configuration is valid; the Palisade service itself is not built yet",
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -204,10 +204,11 @@ impl ServerInvite {
             self.terminate();
             return;
         }
-        if self.state == S::Completed && self.timer_g.fire(now, Some(self.config.t2)) {
-            if let Some(r) = &self.last_response {
-                self.out.send(r.clone());
-            }
+        if self.state == S::Completed
+            && self.timer_g.fire(now, Some(self.config.t2))
+            && let Some(r) = &self.last_response
+        {
+            self.out.send(r.clone());
         }
         if self.timer_trying.take_expired(now)
             && self.state == S::Proceeding

@@ -1,0 +1,340 @@
+//! The validated configuration, one struct per YAML section. The `Default` of each
+//! section is the documented default of its keys (docs/configuration.md).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use palisade_sip::ParseLimits;
+use palisade_sip::transaction::TimerConfig;
+
+use crate::types::{
+    HeaderPolicy, Listen, LogFormat, PortRange, Secret, TlsFiles, Transport, Upstream,
+};
+
+/// `access`: the untrusted side, where phones and the Internet are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// At least one.
+    pub listen: Vec<Listen>,
+    /// The address written into Via, Contact and SDP instead of the listening address
+    /// (behind a 1:1 NAT, or on a cloud instance with a floating public address).
+    pub advertise: Option<IpAddr>,
+    /// Certificate and key of the `tls:` listeners; present whenever one is configured.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `core`: the trusted side, where the PBX is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// At least one.
+    pub listen: Vec<Listen>,
+    pub advertise: Option<IpAddr>,
+    pub tls: Option<TlsFiles>,
+    /// The PBXs, tried in this order: the first healthy one gets the traffic.
+    pub upstream: Vec<Upstream>,
+    pub probe: ProbeConfig,
+}
+
+impl CoreConfig {
+    /// The first listener of the given transport, the one used to reach an upstream.
+    pub fn listener_for(&self, transport: Transport) -> Option<&Listen> {
+        self.listen.iter().find(|l| l.transport == transport)
+    }
+}
+
+/// `core.probe`: the OPTIONS health check of the upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Time between two probes of one upstream.
+    pub interval: Duration,
+    /// How long to wait for an answer to a probe.
+    pub timeout: Duration,
+    /// Consecutive failed probes that mark an upstream down.
+    pub failures_before_down: u32,
+    /// Consecutive answered probes that mark a down upstream up again.
+    pub successes_before_up: u32,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            failures_before_down: 2,
+            successes_before_up: 1,
+        }
+    }
+}
+
+/// `media`: the RTP relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaConfig {
+    pub ports: PortRange,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            ports: PortRange {
+                low: 20_000,
+                high: 39_999,
+            },
+        }
+    }
+}
+
+/// `admin`: the HTTP admin API and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Loopback unless a token is set.
+    pub listen: SocketAddr,
+    /// Bearer token the admin API requires, from `admin.token` or read from
+    /// `admin.token_file`.
+    pub token: Option<Secret>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090),
+            token: None,
+        }
+    }
+}
+
+/// `sip`: message limits and transaction timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipConfig {
+    pub limits: SipLimits,
+    pub timers: SipTimers,
+    /// Requests larger than this many bytes go over TCP instead of UDP when the
+    /// destination allows it (RFC 3261 §18.1.1).
+    pub udp_mtu_allowance: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            limits: SipLimits::default(),
+            timers: SipTimers::default(),
+            udp_mtu_allowance: 1300,
+        }
+    }
+}
+
+/// `sip.limits`: the largest input the SIP parser accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipLimits {
+    /// Largest UDP message, in bytes.
+    pub max_message_size: usize,
+    /// Largest TCP/TLS message, in bytes.
+    pub max_stream_message_size: usize,
+    /// Most header fields in a message.
+    pub max_headers: usize,
+    /// Longest header field (or start line), in bytes.
+    pub max_header_len: usize,
+}
+
+impl Default for SipLimits {
+    fn default() -> Self {
+        Self {
+            max_message_size: 65_535,
+            max_stream_message_size: 65_535,
+            max_headers: 128,
+            max_header_len: 8_192,
+        }
+    }
+}
+
+impl SipLimits {
+    /// Parser limits for UDP datagrams.
+    pub fn datagram(&self) -> ParseLimits {
+        ParseLimits {
+            max_message_size: self.max_message_size,
+            max_headers: self.max_headers,
+            max_header_len: self.max_header_len,
+        }
+    }
+
+    /// Parser and framing limits for TCP and TLS streams.
+    pub fn stream(&self) -> ParseLimits {
+        ParseLimits {
+            max_message_size: self.max_stream_message_size,
+            ..self.datagram()
+        }
+    }
+}
+
+/// `sip.timers`: RFC 3261 T1, T2 and T4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipTimers {
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+}
+
+impl Default for SipTimers {
+    fn default() -> Self {
+        let d = TimerConfig::default();
+        Self {
+            t1: d.t1,
+            t2: d.t2,
+            t4: d.t4,
+        }
+    }
+}
+
+impl SipTimers {
+    /// The transaction layer's timers: these three, the others at their defaults.
+    pub fn timer_config(&self) -> TimerConfig {
+        TimerConfig {
+            t1: self.t1,
+            t2: self.t2,
+            t4: self.t4,
+            ..TimerConfig::default()
+        }
+    }
+}
+
+/// `transport`: connection limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransportConfig {
+    pub tcp: TcpConfig,
+}
+
+/// `transport.tcp`: TCP and TLS connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Open connections, all sources together.
+    pub max_connections: u32,
+    /// Open connections from one source IP address.
+    pub max_connections_per_source: u32,
+    /// A connection that carries nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Longest time a message may take to arrive once its first byte has (slowloris).
+    pub message_timeout: Duration,
+    /// Longest TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_connections_per_source: 32,
+            idle_timeout: Duration::from_secs(600),
+            message_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `calls`: call admission and call timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallsConfig {
+    /// Calls in progress at once; more are refused with 503.
+    pub max_active: u32,
+    /// How long an INVITE may ring unanswered before it is cancelled.
+    pub invite_timeout: Duration,
+    pub session_timer: SessionTimerConfig,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            max_active: 10_000,
+            invite_timeout: Duration::from_secs(180),
+            session_timer: SessionTimerConfig::default(),
+        }
+    }
+}
+
+/// `calls.session_timer`: RFC 4028 session timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimerConfig {
+    /// Session-Expires requested when the caller asks for none.
+    pub default_interval: Duration,
+    /// Smallest Session-Expires accepted (Min-SE).
+    pub min_se: Duration,
+}
+
+impl Default for SessionTimerConfig {
+    fn default() -> Self {
+        Self {
+            default_interval: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
+        }
+    }
+}
+
+/// `registration`: the expiry of registrations accepted from phones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// Shorter requested expiries are answered 423 with this Min-Expires.
+    pub min_expires: Duration,
+    /// Longer requested expiries are cut to this.
+    pub max_expires: Duration,
+    /// Expiry granted when the REGISTER asks for none.
+    pub default_expires: Duration,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            min_expires: Duration::from_secs(60),
+            max_expires: Duration::from_secs(3600),
+            default_expires: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `topology`: what the two sides learn about each other and about Palisade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyConfig {
+    /// The Server header of responses sent to the access side.
+    pub server_header: HeaderPolicy,
+    /// The User-Agent header of requests sent to the core side.
+    pub user_agent_header: HeaderPolicy,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        Self {
+            server_header: HeaderPolicy::Hide,
+            user_agent_header: HeaderPolicy::Pass,
+        }
+    }
+}
+
+/// `drain`: graceful shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// How long calls in progress may go on after a shutdown starts; new calls are
+    /// refused meanwhile.
+    pub deadline: Duration,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A filter: `info`, or `warn,palisade_sip=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Human,
+        }
+    }
+}
