@@ -579,7 +579,7 @@ fn chunk_lengths(data: &[u8]) -> Vec<usize> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let len = if state % 8 == 0 {
+        let len = if state.is_multiple_of(8) {
             1 + (state >> 8) as usize % 2048
         } else {
             1 + (state >> 8) as usize % 24

@@ -293,10 +293,7 @@ fn name_addr() -> impl Strategy<Value = GenNameAddr> {
     ];
     (display, lws0(), uri(), any::<bool>(), header_params()).prop_map(
         |(display, gap, uri, bare, (params_text, params))| {
-            // An addr-spec followed by a quoted parameter value holding `<` is refused:
-            // known_bugs.rs, addr_spec_with_angle_in_quoted_param. Such values are still
-            // generated behind a name-addr; drop the last condition once that is fixed.
-            let angle = display.is_some() || !bare || !uri.bare_ok() || params_text.contains('<');
+            let angle = display.is_some() || !bare || !uri.bare_ok();
             let mut text = String::new();
             if let Some(d) = &display {
                 text.push_str(d);

@@ -141,7 +141,6 @@ impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a [u8]) -> Result<Self, ValueError> {
         let mut s = Scanner::new(value);
         s.skip_lws();
-        let display_start = s.pos();
         let display = if s.peek() == Some(b'"') {
             let q = s.quoted_string().ok_or(ValueError::Syntax)?;
             s.skip_lws();
@@ -149,22 +148,24 @@ impl<'a> NameAddr<'a> {
                 return Err(ValueError::Syntax);
             }
             Some(utf8(q)?)
-        } else if memchr::memchr(b'<', s.rest()).is_some() {
-            // Tokens separated by white space, then `<` with or without white space before.
-            let rest = s.rest();
-            let lt = memchr::memchr(b'<', rest).ok_or(ValueError::Syntax)?;
-            let dn = trim_lws(&rest[..lt]);
-            if !dn.iter().all(|&c| is_token(c) || is_lws(c)) {
-                return Err(ValueError::Syntax);
-            }
-            for _ in 0..lt {
-                s.bump();
-            }
-            (!dn.is_empty()).then(|| utf8(dn)).transpose()?
         } else {
-            None
+            // A run of tokens and white space ending at '<' is a display name; anything
+            // else is an addr-spec, whose parameters may hold a quoted '<'.
+            let rest = s.rest();
+            let run = rest
+                .iter()
+                .take_while(|&&c| is_token(c) || is_lws(c))
+                .count();
+            if rest.get(run) == Some(&b'<') {
+                let dn = trim_lws(&rest[..run]);
+                for _ in 0..run {
+                    s.bump();
+                }
+                (!dn.is_empty()).then(|| utf8(dn)).transpose()?
+            } else {
+                None
+            }
         };
-        let _ = display_start;
         if s.peek() == Some(b'<') {
             s.bump();
             let rest = s.rest();
@@ -377,6 +378,11 @@ mod tests {
         assert!(NameAddr::parse(b"Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err());
         assert!(NameAddr::parse(b"sip:user@example.com?Route=%3Csip:sip.example.com%3E").is_err());
         assert!(NameAddr::parse(b"\"Joe\" <sip:joe@example.org>;;;;").is_err());
+        // A quoted parameter value may hold '<' after an addr-spec (found by proptest).
+        let n = NameAddr::parse(br#"sip:alice@example.com;x="<""#).unwrap();
+        assert!(!n.angle && n.display.is_none());
+        assert_eq!(n.uri.as_str(), "sip:alice@example.com");
+        assert_eq!(n.params.get("x"), Some(Some(r#""<""#)));
     }
 
     #[test]
