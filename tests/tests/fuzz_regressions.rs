@@ -64,3 +64,8 @@ fn framing() {
 fn sdp() {
     replay("sdp", fuzz_checks::sdp);
 }
+
+#[test]
+fn transaction() {
+    replay("transaction", fuzz_checks::transaction);
+}

@@ -10,6 +10,10 @@
 // assert and unwrap instead of returning errors.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod transaction;
+
+pub use transaction::transaction;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
