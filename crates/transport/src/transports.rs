@@ -435,7 +435,7 @@ impl Transports {
         remote: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), SendError> {
-        match ep.socket.try_send_to(bytes, remote) {
+        match udp::send_now(&ep.socket, bytes, remote) {
             Ok(_) => {
                 self.inner.stats.inc_out(ep.side, Protocol::Udp);
                 Ok(())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use palisade_sip::{Message, Transport};
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::UdpSocket;
 
 use crate::limits::TransportLimits;
@@ -39,6 +39,13 @@ pub(crate) fn bind(addr: SocketAddr, limits: &TransportLimits) -> io::Result<Udp
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
+}
+
+/// Sends a datagram now or fails, without waiting. This is a plain `sendto` on the
+/// non-blocking socket: Tokio's `try_send_to` would also fail until its reactor has seen the
+/// socket writable once, which a socket that only ever sends this way never needs.
+pub(crate) fn send_now(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+    SockRef::from(socket).send_to(bytes, &to.into())
 }
 
 /// A keep-alive datagram: nothing but CR, LF, NUL or space (phones send `CRLFCRLF`, some
@@ -82,7 +89,7 @@ pub(crate) async fn receive(inner: Arc<Inner>, index: u16) {
         let event = if is_keepalive(data) {
             if data == b"\r\n\r\n" {
                 // Best effort, like every UDP send.
-                let _ = ep.socket.try_send_to(b"\r\n", remote);
+                let _ = send_now(&ep.socket, b"\r\n", remote);
             }
             TransportStats::bump(&inner.stats.keepalives);
             TransportEvent::KeepAlive(flow)
