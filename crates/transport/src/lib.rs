@@ -17,6 +17,33 @@
 //!   (RFC 3261 §18.1.1).
 //! - CRLF keep-alives (RFC 5626) are answered here and reported as
 //!   [`TransportEvent::KeepAlive`].
+//!
+//! ```no_run
+//! use palisade_transport::{
+//!     ListenSpec, Protocol, Side, Target, TlsSettings, TransportEvent, TransportLimits,
+//!     Transports,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let specs = [ListenSpec {
+//!     side: Side::Access,
+//!     protocol: Protocol::Udp,
+//!     addr: "127.0.0.1:5060".parse()?,
+//! }];
+//! let (transports, mut events) =
+//!     Transports::bind(&specs, TlsSettings::default(), TransportLimits::default())?;
+//! while let Some(event) = events.recv().await {
+//!     if let TransportEvent::Message { flow, message, .. } = event {
+//!         if message.is_request() {
+//!             // Answer over the path the request came in on: through the phone's NAT.
+//!             let reply = palisade_sip::edit::response_to(&message, 200, None).build()?;
+//!             transports.send(Target::Flow(flow.id), reply)?;
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 mod limits;

@@ -16,7 +16,9 @@ pub struct TransportLimits {
     /// A connection with no bytes in either direction for this long is closed. Phones that
     /// keep a connection for incoming calls must send keep-alives more often (RFC 5626).
     pub idle_timeout: Duration,
-    /// Time allowed from the first byte of a message to its last (against slowloris).
+    /// Time allowed from the first byte of a message to its last (against slowloris). An
+    /// accepted connection must also deliver its first message (or keep-alive) within this
+    /// time of being accepted (after the TLS handshake, for TLS).
     pub message_timeout: Duration,
     /// Time allowed for a TLS handshake, in either role.
     pub tls_handshake_timeout: Duration,

@@ -318,8 +318,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
     let limits = &inner.limits;
     let flow = ctx.flow;
     let mut buf = [0u8; READ_CHUNK];
-    // When the first byte of the message still incomplete in the framer arrived.
-    let mut started: Option<Instant> = None;
+    // When the first byte of the message still incomplete in the framer arrived. An
+    // accepted connection starts its clock at once: a peer that connects and sends
+    // nothing gets no longer than one that sends slowly.
+    let mut started: Option<Instant> = ctx.inbound.map(|_| Instant::now());
     loop {
         let idle_at = ctx.last_activity() + limits.idle_timeout;
         let deadline = started.map_or(idle_at, |s| idle_at.min(s + limits.message_timeout));

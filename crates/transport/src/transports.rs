@@ -582,7 +582,8 @@ impl Transports {
     }
 
     /// Stops accepting and reading, closes every connection and waits until every task
-    /// has ended, so that the ports are free when it returns. Sends fail from now on.
+    /// has ended. TCP and TLS ports are free when it returns; UDP sockets close when the
+    /// last clone of this handle is dropped. Sends fail from now on.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         self.inner.tracker.close();

@@ -398,3 +398,35 @@ async fn shutdown_closes_listeners_and_connections() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn silent_connection_is_closed_after_message_timeout() {
+    bounded(async {
+        let limits = TransportLimits {
+            message_timeout: Duration::from_millis(300),
+            ..TransportLimits::default()
+        };
+        let (t, mut rx, addr) = access_tcp(limits);
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        assert!(closed_by_server(&mut conn).await);
+        assert!(start.elapsed() >= Duration::from_millis(250));
+        assert!(matches!(
+            next_event(&mut rx).await,
+            TransportEvent::FlowClosed(_)
+        ));
+        assert_eq!(t.stats().connections_timed_out(), 1);
+
+        // A connection that spoke in time lives on past it, until idle.
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"\r\n\r\n").await.unwrap();
+        let mut pong = [0u8; 2];
+        conn.read_exact(&mut pong).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        conn.write_all(&request("OPTIONS", "z9hG4bK-late", "TCP", 0))
+            .await
+            .unwrap();
+        next_message(&mut rx).await;
+    })
+    .await;
+}
