@@ -401,9 +401,11 @@ async fn read_frames<R: AsyncRead + Unpin>(
             inner.deliver(event).await;
             return Stop::Framing;
         }
+        // After a message, the clock of the next one starts now rather than when its first
+        // bytes arrived: time spent waiting for room in the event channel is not the peer's.
         started = match (framer.buffered(), framed) {
             (0, _) => None,
-            (_, true) => Some(now),
+            (_, true) => Some(Instant::now()),
             (_, false) => started.or(Some(now)),
         };
     }
