@@ -40,8 +40,8 @@ pub use sections::{
     TcpConfig, TopologyConfig, TransportConfig,
 };
 pub use types::{
-    HeaderPolicy, Listen, LogFormat, PortRange, Secret, TlsFiles, Transport, Upstream,
-    UpstreamHost, ValueError, parse_duration,
+    HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,
+    ValueError, parse_duration,
 };
 
 /// Largest configuration text accepted, in bytes.

@@ -8,7 +8,7 @@ use palisade_sip::ParseLimits;
 use palisade_sip::transaction::TimerConfig;
 
 use crate::types::{
-    HeaderPolicy, Listen, LogFormat, PortRange, Secret, TlsFiles, Transport, Upstream,
+    HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream,
 };
 
 /// `access`: the untrusted side, where phones and the Internet are.
@@ -37,7 +37,7 @@ pub struct CoreConfig {
 
 impl CoreConfig {
     /// The first listener of the given transport, the one used to reach an upstream.
-    pub fn listener_for(&self, transport: Transport) -> Option<&Listen> {
+    pub fn listener_for(&self, transport: Protocol) -> Option<&Listen> {
         self.listen.iter().find(|l| l.transport == transport)
     }
 }

@@ -23,60 +23,12 @@ fn bad(msg: impl Into<String>) -> ValueError {
     ValueError(msg.into())
 }
 
-/// A SIP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl Transport {
-    /// The lower-case name used in listen specs and in `;transport=`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-
-    /// TCP and TLS listeners both bind a TCP socket.
-    pub fn is_stream(self) -> bool {
-        !matches!(self, Transport::Udp)
-    }
-
-    /// The port a URI without one implies (RFC 3261 §19.1.2).
-    pub fn default_port(self) -> u16 {
-        match self {
-            Transport::Tls => 5061,
-            Transport::Udp | Transport::Tcp => 5060,
-        }
-    }
-
-    fn parse_name(name: &str) -> Option<Self> {
-        if name.eq_ignore_ascii_case("udp") {
-            Some(Transport::Udp)
-        } else if name.eq_ignore_ascii_case("tcp") {
-            Some(Transport::Tcp)
-        } else if name.eq_ignore_ascii_case("tls") {
-            Some(Transport::Tls)
-        } else {
-            None
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use palisade_sip::Protocol;
 
 /// A socket to listen on: `udp:0.0.0.0:5060`, `tcp:[::1]:5060`, `tls:0.0.0.0:5061`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Listen {
-    pub transport: Transport,
+    pub transport: Protocol,
     pub addr: SocketAddr,
 }
 
@@ -109,7 +61,7 @@ impl FromStr for Listen {
         let Some((name, addr)) = s.split_once(':') else {
             return Err(bad(format!("invalid listen address {s:?}: {FORM}")));
         };
-        let Some(transport) = Transport::parse_name(name) else {
+        let Some(transport) = Protocol::from_token(name) else {
             return Err(bad(format!(
                 "invalid listen address {s:?}: unknown transport {name:?} (expected udp, tcp or tls)"
             )));
@@ -150,7 +102,7 @@ pub struct Upstream {
     /// The port as written; see [`Upstream::port`].
     pub port: Option<u16>,
     /// `;transport=` when given; otherwise TLS for `sips:` and UDP for `sip:`.
-    pub transport: Transport,
+    pub transport: Protocol,
 }
 
 impl Upstream {
@@ -187,9 +139,9 @@ impl FromStr for Upstream {
             )));
         }
         let mut transport = if sip.secure {
-            Transport::Tls
+            Protocol::Tls
         } else {
-            Transport::Udp
+            Protocol::Udp
         };
         for (name, value) in sip.params.iter() {
             if name.eq_ignore_ascii_case("lr") {
@@ -201,17 +153,17 @@ impl FromStr for Upstream {
                 )));
             }
             let value = value.unwrap_or("");
-            let Some(t) = Transport::parse_name(value) else {
+            let Some(t) = Protocol::from_token(value) else {
                 return Err(bad(format!(
                     "invalid upstream URI {s:?}: unsupported transport {value:?} (expected udp, tcp or tls)"
                 )));
             };
-            if sip.secure && t == Transport::Udp {
+            if sip.secure && t == Protocol::Udp {
                 return Err(bad(format!(
                     "invalid upstream URI {s:?}: a sips: URI cannot use transport=udp"
                 )));
             }
-            transport = if sip.secure { Transport::Tls } else { t };
+            transport = if sip.secure { Protocol::Tls } else { t };
         }
         let host = match sip.host {
             Host::Domain(d) => UpstreamHost::Name(d.to_ascii_lowercase()),
@@ -392,7 +344,7 @@ mod tests {
     #[test]
     fn listen_specs() {
         let l: Listen = "udp:[::1]:5060".parse().unwrap();
-        assert_eq!(l.transport, Transport::Udp);
+        assert_eq!(l.transport, Protocol::Udp);
         assert_eq!(l.to_string(), "udp:[::1]:5060");
         assert!("udp:0.0.0.0".parse::<Listen>().is_err());
         assert!("ws:0.0.0.0:80".parse::<Listen>().is_err());
@@ -408,9 +360,9 @@ mod tests {
     fn upstreams() {
         let u: Upstream = "sip:PBX.example.com;transport=TCP".parse().unwrap();
         assert_eq!(u.host, UpstreamHost::Name("pbx.example.com".into()));
-        assert_eq!((u.transport, u.port()), (Transport::Tcp, 5060));
+        assert_eq!((u.transport, u.port()), (Protocol::Tcp, 5060));
         let u: Upstream = "sips:[2001:db8::1]:5071".parse().unwrap();
-        assert_eq!((u.transport, u.port()), (Transport::Tls, 5071));
+        assert_eq!((u.transport, u.port()), (Protocol::Tls, 5071));
         for bad in [
             "sip:alice@pbx",
             "tel:+123",

@@ -28,7 +28,7 @@ use crate::error::{ConfigError, Position};
 use crate::raw::{self, F, List, RawConfig, RawHeaderPolicy};
 use crate::sections::*;
 use crate::types::{
-    HeaderPolicy, Listen, PortRange, Secret, TlsFiles, Transport, Upstream, check_log_level,
+    HeaderPolicy, Listen, PortRange, Protocol, Secret, TlsFiles, Upstream, check_log_level,
     parse_duration,
 };
 use crate::{Config, types::LogFormat};
@@ -300,7 +300,7 @@ impl<'a> Ctx<'a> {
             if let Some(p) = placed
                 .iter()
                 .filter(mine)
-                .find(|p| p.listen.transport == Transport::Tls)
+                .find(|p| p.listen.transport == Protocol::Tls)
             {
                 self.error(
                     Some(p.at),
@@ -480,7 +480,7 @@ impl<'a> Ctx<'a> {
             );
         }
         let as_tcp = Listen {
-            transport: Transport::Tcp,
+            transport: Protocol::Tcp,
             addr: listen,
         };
         if let Some(p) = placed.iter().find(|p| p.listen.overlaps(&as_tcp)) {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use palisade_config::{Config, HeaderPolicy, LogFormat, PortRange, Transport, UpstreamHost};
+use palisade_config::{Config, HeaderPolicy, LogFormat, PortRange, Protocol, UpstreamHost};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -144,7 +144,7 @@ fn every_key_is_read() {
     let s = Duration::from_secs;
     assert_eq!(c.access.listen.len(), 4);
     assert_eq!(c.access.listen[3].to_string(), "udp:[::1]:5060");
-    assert_eq!(c.access.listen[2].transport, Transport::Tls);
+    assert_eq!(c.access.listen[2].transport, Protocol::Tls);
     assert_eq!(c.access.advertise, Some("203.0.113.10".parse().unwrap()));
     let tls = c.access.tls.unwrap();
     assert_eq!(tls.cert, data("good/tls/cert.pem"));
@@ -155,10 +155,10 @@ fn every_key_is_read() {
         Some("2001:db8::5".parse::<IpAddr>().unwrap())
     );
     let up = &c.core.upstream;
-    assert_eq!((up[0].transport, up[0].port()), (Transport::Udp, 5080));
+    assert_eq!((up[0].transport, up[0].port()), (Protocol::Udp, 5080));
     assert_eq!(up[1].host, UpstreamHost::Name("pbx2.example.net".into()));
-    assert_eq!((up[1].transport, up[1].port()), (Transport::Tcp, 5090));
-    assert_eq!((up[2].transport, up[2].port()), (Transport::Tls, 5061));
+    assert_eq!((up[1].transport, up[1].port()), (Protocol::Tcp, 5090));
+    assert_eq!((up[2].transport, up[2].port()), (Protocol::Tls, 5061));
     assert_eq!(c.core.probe.interval, s(30));
     assert_eq!(c.core.probe.timeout, s(5));
     assert_eq!(c.core.probe.failures_before_down, 3);

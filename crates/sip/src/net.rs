@@ -21,7 +21,7 @@ impl Side {
 }
 
 /// A SIP transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     Udp,
     Tcp,
@@ -35,6 +35,23 @@ impl Protocol {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
             Protocol::Tls => "TLS",
+        }
+    }
+
+    /// The lower-case name used in `;transport=` parameters and configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
+        }
+    }
+
+    /// The port a SIP URI without one implies (RFC 3261 §19.1.2).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Tls => 5061,
+            Protocol::Udp | Protocol::Tcp => 5060,
         }
     }
 
@@ -58,5 +75,11 @@ impl Protocol {
         [Protocol::Udp, Protocol::Tcp, Protocol::Tls]
             .into_iter()
             .find(|p| p.via_token().eq_ignore_ascii_case(t))
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
