@@ -274,9 +274,11 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Some(req) = Message::salvage_request(bytes, &self.cfg.parse_limits) else {
             return;
         };
+        // The response copies From and To as written; what must be sound is the Via it
+        // is routed by and the CSeq that says it is not an ACK (never answered).
         let readable = req.via().is_ok()
-            && req.from().is_ok()
-            && req.to().is_ok()
+            && req.header(HeaderName::From).is_some()
+            && req.header(HeaderName::To).is_some()
             && req.call_id().is_ok()
             && req.cseq().is_ok_and(|c| c.method != Method::Ack);
         if readable {

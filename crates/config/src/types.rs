@@ -269,16 +269,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What to do with a header that would reveal the software behind Palisade.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum HeaderPolicy {
-    /// Remove the header.
-    Hide,
-    /// Leave it as the other side wrote it.
-    Pass,
-    /// Replace (or add) it with this text.
-    Set(String),
-}
+/// What to do with a header that would reveal the software behind Palisade: the B2BUA's
+/// own type, so that what is configured is what runs.
+pub use palisade_b2bua::HeaderPolicy;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod inspect;
+mod logging;
+mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,17 +69,31 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
+/// Loads the configuration and runs the SBC until it is told to stop.
 fn run(file: &Path) -> ExitCode {
-    match Config::load(file) {
-        Ok(_) => {
-            println!(
-                "{}: configuration is valid; the Palisade service itself is not built yet",
-                file.display()
-            );
-            ExitCode::SUCCESS
-        }
+    let config = match Config::load(file) {
+        Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("palisade: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(service::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("palisade: {e}");
             ExitCode::FAILURE
         }
     }

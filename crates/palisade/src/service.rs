@@ -1,0 +1,267 @@
+//! The running SBC: the transports feed the B2BUA, whose output goes back to the
+//! transports, on one task. The B2BUA is sans-IO, so this loop is all the glue there is:
+//! events in, the clock, messages out.
+
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use palisade_b2bua::{
+    B2bua, B2buaConfig, Destination, Event, Inbound, SideAddrs, Source, Transmit, Upstream,
+};
+use palisade_config::{Config, UpstreamHost};
+use palisade_sip::Side;
+use palisade_transport::{
+    CertificateFiles, FlowId, ListenSpec, Target, TlsSettings, TransportEvent, TransportLimits,
+    Transports,
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    #[error(transparent)]
+    Bind(#[from] palisade_transport::BindError),
+    #[error("cannot resolve upstream {0}")]
+    Resolve(String),
+    #[error("cannot read random seed: {0}")]
+    Seed(std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+fn listen_specs(config: &Config) -> Vec<ListenSpec> {
+    let side = |side, list: &[palisade_config::Listen]| {
+        list.iter()
+            .map(move |l| ListenSpec {
+                side,
+                protocol: l.transport,
+                addr: l.addr,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut v = side(Side::Access, &config.access.listen);
+    v.extend(side(Side::Core, &config.core.listen));
+    v
+}
+
+fn tls_settings(config: &Config) -> TlsSettings {
+    let files = config.access.tls.as_ref().or(config.core.tls.as_ref());
+    TlsSettings {
+        server: files.map(|f| CertificateFiles {
+            cert_chain: f.cert.clone(),
+            private_key: f.key.clone(),
+        }),
+        ..TlsSettings::default()
+    }
+}
+
+fn transport_limits(config: &Config) -> TransportLimits {
+    let tcp = &config.transport.tcp;
+    TransportLimits {
+        max_message_size: config.sip.limits.max_stream_message_size,
+        max_connections: tcp.max_connections as usize,
+        max_connections_per_source: tcp.max_connections_per_source as usize,
+        idle_timeout: tcp.idle_timeout,
+        message_timeout: tcp.message_timeout,
+        tls_handshake_timeout: tcp.tls_handshake_timeout,
+        udp_mtu_allowance: config.sip.udp_mtu_allowance,
+        ..TransportLimits::default()
+    }
+}
+
+/// Resolves the configured upstreams once, at start.
+fn upstreams(config: &Config) -> Result<Vec<Upstream>, StartError> {
+    config
+        .core
+        .upstream
+        .iter()
+        .map(|u| {
+            let addr = match &u.host {
+                UpstreamHost::Ip(ip) => SocketAddr::new(*ip, u.port()),
+                UpstreamHost::Name(name) => (name.as_str(), u.port())
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| StartError::Resolve(u.uri.clone()))?,
+            };
+            Ok(Upstream {
+                name: u.uri.clone(),
+                addr,
+                protocol: u.transport,
+            })
+        })
+        .collect()
+}
+
+fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig, StartError> {
+    let bound = transports.listening();
+    let side_addrs = |side, advertise| SideAddrs {
+        listeners: bound
+            .iter()
+            .filter(|l| l.side == side)
+            .map(|l| (l.protocol, l.addr))
+            .collect(),
+        advertise,
+    };
+    let mut c = B2buaConfig::new(
+        side_addrs(Side::Access, config.access.advertise),
+        side_addrs(Side::Core, config.core.advertise),
+        upstreams(config)?,
+    );
+    c.timers = config.sip.timers.timer_config();
+    c.probe = palisade_b2bua::config::ProbeConfig {
+        interval: config.core.probe.interval,
+        failures_before_down: config.core.probe.failures_before_down,
+        successes_before_up: config.core.probe.successes_before_up,
+    };
+    c.max_calls = config.calls.max_active as usize;
+    c.invite_timeout = config.calls.invite_timeout;
+    c.toward_access = config.topology.server_header.clone();
+    c.toward_core = config.topology.user_agent_header.clone();
+    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    c.registration = palisade_b2bua::config::RegistrationConfig {
+        min_expires: secs(config.registration.min_expires),
+        max_expires: secs(config.registration.max_expires),
+        default_expires: secs(config.registration.default_expires),
+    };
+    c.parse_limits = config.sip.limits.datagram();
+    Ok(c)
+}
+
+/// A secret seed for the identifiers the B2BUA writes, from the kernel's generator.
+fn seed() -> Result<[u8; 32], StartError> {
+    let mut s = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut s))
+        .map_err(StartError::Seed)?;
+    Ok(s)
+}
+
+fn target(d: &Destination<FlowId>) -> Target {
+    match d {
+        Destination::Flow { flow, .. } => Target::Flow(*flow),
+        Destination::Address {
+            side,
+            protocol,
+            addr,
+        } => Target::Addr {
+            side: *side,
+            protocol: *protocol,
+            addr: *addr,
+            tls_name: None,
+        },
+    }
+}
+
+fn source(flow: &palisade_transport::Flow) -> Source<FlowId> {
+    Source {
+        side: flow.side,
+        protocol: flow.protocol,
+        flow: flow.id,
+        remote: flow.remote,
+    }
+}
+
+fn log_event(e: &Event) {
+    match e {
+        Event::Rejected { side, why } => tracing::debug!(?side, why, "message refused"),
+        Event::UpstreamDown { upstream } => tracing::warn!(upstream, "upstream down"),
+        Event::UpstreamUp { upstream } => tracing::info!(upstream, "upstream up"),
+        other => tracing::info!(event = ?other),
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, then drains: no new calls, and the process ends when the
+/// last call has or the drain deadline passes.
+pub(crate) async fn run(config: Config) -> Result<(), StartError> {
+    let (transports, mut events) = Transports::bind(
+        &listen_specs(&config),
+        tls_settings(&config),
+        transport_limits(&config),
+    )?;
+    for l in transports.listening() {
+        tracing::info!(side = ?l.side, protocol = %l.protocol, addr = %l.addr, "listening");
+    }
+    let mut engine: B2bua<FlowId> =
+        B2bua::new(b2bua_config(&config, &transports)?, seed()?, Instant::now());
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signal)?;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let wait = engine
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => handle(&mut engine, ev),
+                None => break,
+            },
+            _ = tokio::time::sleep(wait) => engine.handle_timeout(Instant::now()),
+            _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
+            _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
+        }
+        flush(&mut engine, &transports);
+        if let Some(deadline) = drain_until
+            && (engine.calls() == 0 || Instant::now() >= deadline)
+        {
+            tracing::info!(calls = engine.calls(), "drained; stopping");
+            break;
+        }
+    }
+    transports.shutdown().await;
+    Ok(())
+}
+
+fn start_drain(engine: &mut B2bua<FlowId>, config: &Config) -> Instant {
+    tracing::info!(calls = engine.calls(), deadline = ?config.drain.deadline, "draining");
+    engine.drain();
+    Instant::now() + config.drain.deadline
+}
+
+fn handle(engine: &mut B2bua<FlowId>, ev: TransportEvent) {
+    let now = Instant::now();
+    match ev {
+        TransportEvent::Message { flow, message, .. } => engine.handle_inbound(
+            now,
+            Inbound {
+                source: source(&flow),
+                message,
+            },
+        ),
+        TransportEvent::Malformed { flow, error, bytes } => {
+            engine.handle_malformed(source(&flow), &bytes, &error)
+        }
+        TransportEvent::KeepAlive(_) | TransportEvent::FlowClosed(_) => {}
+    }
+}
+
+/// Sends what the B2BUA produced and logs what it reported.
+fn flush(engine: &mut B2bua<FlowId>, transports: &Transports) {
+    loop {
+        let mut failed = Vec::new();
+        while let Some(Transmit {
+            destination,
+            message,
+            ..
+        }) = engine.poll_transmit()
+        {
+            if let Err(e) = transports.send(target(&destination), message.as_bytes().clone()) {
+                tracing::debug!(error = %e, remote = %destination.remote(), "send failed");
+                failed.push(destination);
+            }
+        }
+        while let Some(e) = engine.poll_event() {
+            log_event(&e);
+        }
+        if failed.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for d in failed {
+            engine.handle_transport_error(now, &d);
+        }
+    }
+}
