@@ -327,6 +327,20 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
     }
 
+    /// A TCP or TLS connection closed: registrations made over it can no longer be reached
+    /// (the phone reconnects and registers again), so they go.
+    pub fn handle_flow_closed(&mut self, flow: &F)
+    where
+        F: PartialEq,
+    {
+        let gone = self
+            .registrar
+            .remove_flow(|d| matches!(d, Destination::Flow { flow: f, .. } if f == flow));
+        for token in gone {
+            self.events.push_back(Event::BindingFlowClosed { token });
+        }
+    }
+
     /// The IO layer could not deliver to `dest` (connection refused or closed): client
     /// transactions sending there fail at once instead of timing out.
     pub fn handle_transport_error(&mut self, now: Instant, dest: &Destination<F>)

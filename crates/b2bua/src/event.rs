@@ -28,6 +28,10 @@ pub enum Event {
     BindingExpired {
         token: String,
     },
+    /// The connection a binding lived on closed.
+    BindingFlowClosed {
+        token: String,
+    },
     UpstreamDown {
         upstream: String,
     },

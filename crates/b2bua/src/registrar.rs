@@ -56,6 +56,20 @@ impl<F> Registrar<F> {
         self.bindings.retain(|_, b| b.aor != aor);
     }
 
+    /// Removes the bindings that live on a flow; returns their tokens.
+    pub fn remove_flow(&mut self, is_flow: impl Fn(&Destination<F>) -> bool) -> Vec<String> {
+        let gone: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| is_flow(&b.destination))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &gone {
+            self.bindings.remove(t);
+        }
+        gone
+    }
+
     /// Removes the binding if it has expired by `now`; true if it did.
     pub fn expire(&mut self, token: &str, now: Instant) -> bool {
         match self.bindings.get(token) {

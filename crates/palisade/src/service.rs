@@ -234,7 +234,8 @@ fn handle(engine: &mut B2bua<FlowId>, ev: TransportEvent) {
         TransportEvent::Malformed { flow, error, bytes } => {
             engine.handle_malformed(source(&flow), &bytes, &error)
         }
-        TransportEvent::KeepAlive(_) | TransportEvent::FlowClosed(_) => {}
+        TransportEvent::FlowClosed(id) => engine.handle_flow_closed(&id),
+        TransportEvent::KeepAlive(_) => {}
     }
 }
 

@@ -181,3 +181,17 @@ Content-Length: 0
         .collect();
     assert!(r.contains(&404), "{r:?}");
 }
+
+#[test]
+fn a_closed_connection_takes_its_bindings_along() {
+    let mut w = World::new(&[PBX]);
+    registered(&mut w);
+    w.b.handle_flow_closed(&7);
+    assert_eq!(
+        w.b.registrar().len(),
+        1,
+        "another flow closing changes nothing"
+    );
+    w.b.handle_flow_closed(&1);
+    assert!(w.b.registrar().is_empty());
+}
