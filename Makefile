@@ -4,14 +4,18 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := parse roundtrip framing sdp transaction
 
-.PHONY: build test lint check-core fuzz-smoke bench demo clean
+.PHONY: build deps test lint check-core fuzz-smoke bench demo clean
 
 build:
 	$(CARGO) build --workspace --release
 
+# Installs the peer programs the end-to-end tests run (SIPp, Kamailio, tshark, ...).
+deps:
+	scripts/install-deps.sh
+
+# Builds, then runs every test inside a network namespace of its own (see scripts/test.sh).
 test: lint
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	CARGO=$(CARGO) scripts/test.sh
 
 lint: check-core
 	$(CARGO) fmt --all -- --check

@@ -1,2 +1,4 @@
 //! Shared test support for Palisade.
 #![forbid(unsafe_code)]
+
+pub mod harness;
