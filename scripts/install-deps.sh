@@ -47,7 +47,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
 	exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "${EUID}" -ne 0 ]; then
 	echo "install-deps: not root, and these are missing:" >&2
 	printf '  %s\n' "${missing[@]}" >&2
 	echo "install-deps: run as root: sudo scripts/install-deps.sh" >&2

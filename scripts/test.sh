@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "${EUID}" -ne 0 ]; then
 	if [ "${CI:-}" = "true" ]; then
 		echo "test.sh: CI must run as root: the peer tests need a network namespace" >&2
 		exit 1

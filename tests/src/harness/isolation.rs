@@ -12,6 +12,14 @@ pub const VETH_PREFIX: &str = "pt-";
 const HOW_TO_RUN: &str = "run the tests through `make test` (or `scripts/test.sh`), which runs them \
      inside a network namespace that holds only loopback";
 
+/// The name prefix for network namespaces a test creates for its own topology (NAT
+/// scenarios): `palisade-t-<pid>-`, set by `scripts/test.sh`, whose exit trap deletes every
+/// namespace with that prefix. Panics when not run by `scripts/test.sh`.
+pub fn topology_netns_prefix() -> String {
+    std::env::var("PALISADE_TEST_TOPO_PREFIX")
+        .unwrap_or_else(|_| panic!("PALISADE_TEST_TOPO_PREFIX is not set; {HOW_TO_RUN}"))
+}
+
 /// An interface seen in `/sys/class/net`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
