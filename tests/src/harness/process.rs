@@ -171,7 +171,7 @@ impl Peer {
     pub fn signal(&mut self, signal: Signal) {
         if self.try_status().is_none() {
             // ESRCH: it exited meanwhile.
-            let _ = kill(self.pgid(), signal);
+            let _ = kill(self.nix_pid(), signal);
         }
     }
 
@@ -182,14 +182,14 @@ impl Peer {
         let status = match self.try_status() {
             Some(s) => s,
             None => {
-                let _ = kill(self.pgid(), Signal::SIGTERM);
+                let _ = kill(self.nix_pid(), Signal::SIGTERM);
                 let deadline = Instant::now() + STOP_GRACE;
                 loop {
                     if let Some(s) = self.try_status() {
                         break s;
                     }
                     if Instant::now() >= deadline {
-                        let _ = killpg(self.pgid(), Signal::SIGKILL);
+                        let _ = killpg(self.nix_pid(), Signal::SIGKILL);
                         match self.child.wait() {
                             Ok(s) => {
                                 self.status = Some(s);
@@ -206,12 +206,12 @@ impl Peer {
         // the peer's PID: the id stays reserved while any member lives. ESRCH when none is left.
         if !self.group_stopped {
             self.group_stopped = true;
-            let _ = killpg(self.pgid(), Signal::SIGKILL);
+            let _ = killpg(self.nix_pid(), Signal::SIGKILL);
         }
         status
     }
 
-    fn pgid(&self) -> Pid {
+    fn nix_pid(&self) -> Pid {
         Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX))
     }
 }
