@@ -1,4 +1,6 @@
-//! Shared test support for Palisade.
+//! Shared test support for Palisade: the invariants behind the fuzz targets, and the
+//! harness that starts real peers inside network namespaces.
 #![forbid(unsafe_code)]
 
 pub mod fuzz_checks;
+pub mod harness;
