@@ -52,13 +52,12 @@ pub fn check_current() -> Result<(), String> {
     if let (Ok(own), Ok(init)) = (
         fs::read_link("/proc/self/ns/net"),
         fs::read_link("/proc/1/ns/net"),
-    ) {
-        if own == init {
-            return Err(format!(
-                "this process shares the network namespace of PID 1 ({})",
-                own.display()
-            ));
-        }
+    ) && own == init
+    {
+        return Err(format!(
+            "this process shares the network namespace of PID 1 ({})",
+            own.display()
+        ));
     }
     Ok(())
 }
