@@ -57,6 +57,22 @@ struct RegisterCtx<F> {
     phone: Destination<F>,
 }
 
+/// A response to a client transaction, or the stand-in for one that never came.
+#[derive(Debug, Clone)]
+struct Reply {
+    message: Message,
+    /// Made up by Palisade: the transaction timed out or the transport failed. Only
+    /// these, and a 503, say that an upstream cannot take requests; a 408 the PBX sent
+    /// itself proves it alive.
+    synthetic: bool,
+}
+
+impl Reply {
+    fn upstream_failed(&self) -> bool {
+        self.synthetic || self.message.status() == Some(503)
+    }
+}
+
 /// Why a client transaction exists.
 #[derive(Debug, Clone)]
 enum ClientCtx<F> {
@@ -498,7 +514,15 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let mut terminated = false;
         for ev in events {
             match ev {
-                TuEvent::Response(resp) => self.client_response(now, &ctx, &request, resp),
+                TuEvent::Response(message) => self.client_response(
+                    now,
+                    &ctx,
+                    &request,
+                    Reply {
+                        message,
+                        synthetic: false,
+                    },
+                ),
                 TuEvent::Timeout => self.client_failure(now, &ctx, &request, 408),
                 TuEvent::TransportError => self.client_failure(now, &ctx, &request, 503),
                 TuEvent::Terminated => terminated = true,
@@ -514,10 +538,18 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
 
     /// A client transaction ended without a response: act as if `code` had come back.
     fn client_failure(&mut self, now: Instant, ctx: &ClientCtx<F>, request: &Message, code: u16) {
-        let Ok(resp) = response_to(request, code, None).build_message() else {
+        let Ok(message) = response_to(request, code, None).build_message() else {
             return;
         };
-        self.client_response(now, ctx, request, resp);
+        self.client_response(
+            now,
+            ctx,
+            request,
+            Reply {
+                message,
+                synthetic: true,
+            },
+        );
     }
 
     // ----- requests ----------------------------------------------------------------
@@ -1077,7 +1109,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     }
 
     /// A response on leg 1 to the call's first request.
-    fn call_start_response(&mut self, now: Instant, id: u64, resp: Message) {
+    fn call_start_response(&mut self, now: Instant, id: u64, resp: Message, failed: bool) {
         let code = resp.status().unwrap_or(500);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -1097,7 +1129,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         }
         // Failover: a PBX that cannot take the call makes Palisade try the next one.
-        if matches!(code, 408 | 503) && !call.has_remote_answer && call.upstream.is_some() {
+        if failed && !call.has_remote_answer && call.upstream.is_some() {
             let failed = call.upstream.unwrap_or(0);
             let skey = call.leg0_start.clone();
             if let Some(u) = self.upstreams.get_mut(failed)
@@ -1639,19 +1671,18 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         now: Instant,
         ctx: &ClientCtx<F>,
         request: &Message,
-        resp: Message,
+        reply: Reply,
     ) {
+        let failed = reply.upstream_failed();
+        let resp = reply.message;
         match ctx {
-            ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp),
-            ClientCtx::Probe { upstream } => self.probe_response(*upstream, &resp),
+            ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp, failed),
+            ClientCtx::Probe { upstream } => self.probe_response(*upstream, &resp, failed),
             ClientCtx::Own { call } => {
                 let is_bye = request.method() == Some(&Method::Bye);
                 let code = resp.status().unwrap_or(500);
                 if is_bye && code >= 200 {
                     self.end_call(now, *call, "hung up by Palisade");
-                }
-                if request.method() == Some(&Method::Cancel) && code >= 200 && code != 200 {
-                    // Nothing to cancel any more; the INVITE's final response ends it.
                 }
             }
             ClientCtx::Relay {
@@ -1660,14 +1691,11 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 register,
                 upstream,
             } => {
-                let code = resp.status().unwrap_or(500);
                 if let Some(up) = upstream {
-                    self.note_upstream(*up, code);
+                    self.note_upstream(*up, failed);
                 }
                 if let Some(reg) = register {
-                    if matches!(code, 408 | 503)
-                        && let Some(next) = upstream.and_then(|u| self.pick_upstream(u + 1))
-                    {
+                    if failed && let Some(next) = upstream.and_then(|u| self.pick_upstream(u + 1)) {
                         self.retry_register(now, server, reg, next);
                         return;
                     }
@@ -1682,12 +1710,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
     }
 
-    fn note_upstream(&mut self, up: usize, code: u16) {
+    fn note_upstream(&mut self, up: usize, failed: bool) {
         let cfg = self.cfg.probe;
         let Some(u) = self.upstreams.get_mut(up) else {
             return;
         };
-        let changed = if matches!(code, 408 | 503) {
+        let changed = if failed {
             u.failure(&cfg).then(|| Event::UpstreamDown {
                 upstream: u.upstream.name.clone(),
             })
@@ -1832,15 +1860,14 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         self.new_client(now, Side::Core, dest, m, ClientCtx::Probe { upstream: i });
     }
 
-    fn probe_response(&mut self, i: usize, resp: &Message) {
-        let code = resp.status().unwrap_or(500);
-        if code < 200 {
+    fn probe_response(&mut self, i: usize, resp: &Message, failed: bool) {
+        if resp.status().unwrap_or(500) < 200 {
             return;
         }
         if let Some(u) = self.upstreams.get_mut(i) {
             u.probing = false;
         }
-        self.note_upstream(i, code);
+        self.note_upstream(i, failed);
     }
 }
 

@@ -75,3 +75,21 @@ fn probes_take_an_upstream_down_and_up() {
     w.pbx_sends(reply(&probe.message, 200, None));
     assert!(w.b.upstreams()[0].up);
 }
+
+#[test]
+fn a_408_from_the_pbx_itself_is_relayed_not_failed_over() {
+    let mut w = World::new(&[PBX, PBX2]);
+    w.phone_sends(phone_invite("phone-call-i", "z9hG4bKi1"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 100, None));
+    w.pbx_sends(reply(&invite, 408, Some("p")));
+    let sent = w.take();
+    assert!(
+        sent.iter()
+            .all(|t| t.message.method() != Some(&Method::Invite)),
+        "no INVITE to the second upstream"
+    );
+    let to_phone: Vec<_> = sent.iter().filter_map(|t| t.message.status()).collect();
+    assert!(to_phone.contains(&408), "{to_phone:?}");
+    assert!(w.b.upstreams()[0].up);
+}
