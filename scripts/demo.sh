@@ -64,17 +64,17 @@ pids+=($!)
 sleep 1
 
 cd "$work"
-# Phone 1002 waits for a call on PHONE_B:5070.
-in_ns sipp -sf "$root/tests/sipp/uas_answer.xml" -i "$PHONE_B" -p 5070 -m 1 -timeout 30 \
-	-bg -trace_msg -message_file "$work/phone-1002.msg" >/dev/null 2>&1 || true
-sleep 0.5
-pids+=($(in_ns pgrep -n sipp || true))
-
 echo
 echo "== 1002 registers through Palisade (the PBX challenges it with 401)"
-in_ns sipp "$SBC:5060" -sf "$root/tests/sipp/register_auth.xml" -i "$PHONE_B" -p 5071 \
+# A phone registers and takes calls on one socket: Palisade sends calls back over the flow
+# the REGISTER came from, which is what reaches a phone behind NAT.
+in_ns sipp "$SBC:5060" -sf "$root/tests/sipp/register_auth.xml" -i "$PHONE_B" -p 5070 \
 	-s 1002 -au 1002 -ap secret1002 -key contact "$PHONE_B:5070" -m 1 -timeout 10 \
 	-trace_msg -message_file "$work/register.msg" >/dev/null 2>&1 && echo "registered: yes"
+in_ns sipp -sf "$root/tests/sipp/uas_answer.xml" -i "$PHONE_B" -p 5070 -m 1 -timeout 30 \
+	-trace_msg -message_file "$work/phone-1002.msg" >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
 
 echo
 echo "== 1001 calls 1002 through Palisade (the PBX challenges the INVITE with 407)"

@@ -1,5 +1,7 @@
 //! Log output: human or JSON lines on stderr, filtered by the configured level.
 
+use std::io::IsTerminal;
+
 use palisade_config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -11,6 +13,7 @@ pub(crate) fn init(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second initialisation (tests) is not an error worth stopping for.
     let _ = match config.log.format {
