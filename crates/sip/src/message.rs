@@ -718,6 +718,24 @@ impl Message {
             .flat_map(|h| crate::headers::tokens(h.value))
     }
 
+    /// The challenges of a WWW-Authenticate or Proxy-Authenticate header, in order.
+    pub fn challenges(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<crate::auth::Challenge, crate::auth::AuthError>> {
+        self.headers_named(name)
+            .map(|h| crate::auth::Challenge::parse(h.value))
+    }
+
+    /// The credentials of an Authorization or Proxy-Authorization header, in order.
+    pub fn credentials(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<crate::auth::Credentials, crate::auth::AuthError>> {
+        self.headers_named(name)
+            .map(|h| crate::auth::Credentials::parse(h.value))
+    }
+
     /// A free-text header such as User-Agent or Server, when it is valid UTF-8.
     pub fn text(&self, name: HeaderName) -> Option<&str> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
@@ -762,6 +780,24 @@ v=0\n";
         assert_eq!(m.max_forwards().unwrap(), Some(70));
         assert_eq!(m.body(), b"v=0\n");
         assert_eq!(&m.as_bytes()[..], INVITE);
+    }
+
+    #[test]
+    fn auth_headers_read_typed() {
+        let m = parse(b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nAuthorization: Digest username=\"1001\", realm=\"example.com\", nonce=\"n\", uri=\"sip:example.com\", response=\"00112233445566778899aabbccddeeff\"\r\nProxy-Authorization: NoOneKnowsThisScheme token=x\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let c = m
+            .credentials(HeaderName::Authorization)
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.as_digest().unwrap().username, "1001");
+        let other = m
+            .credentials(HeaderName::ProxyAuthorization)
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(other.as_digest().is_none());
+        assert_eq!(m.challenges(HeaderName::WwwAuthenticate).count(), 0);
     }
 
     #[test]
