@@ -99,12 +99,14 @@ const RFC4475: &[(&str, Expect)] = {
         ("unkscm", Respond(416)),
         ("novelsc", Respond(416)),
         ("unksm2", Accept),
+        // Valid; the B2BUA then answers 420 for its Proxy-Require (crates/palisade/tests).
         ("bext01", Accept),
         ("invut", Accept),
         ("regaut01", Accept),
         ("multi01", Respond(400)),
         ("mcl01", Respond(400)),
         ("bcast", Drop),
+        // Relayed requests only: an OPTIONS for Palisade itself is answered (RFC 3261 §16.3).
         ("zeromf", Respond(483)),
         ("cparam01", Accept),
         ("cparam02", Accept),
@@ -112,7 +114,8 @@ const RFC4475: &[(&str, Expect)] = {
         ("sdp01", Accept),
         // §3.4 backward compatibility
         ("inv2543", Accept),
-        // In the archive but in no section: not a valid message.
+        // In the archive but in no section: not a valid message. It has no Via, so the
+        // running service cannot send the 400 and drops it.
         ("test", Respond(400)),
     ]
 };

@@ -567,14 +567,40 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         };
         if let Err(rejection) = check_request(msg) {
-            self.events.push_back(Event::Rejected {
-                side: inbound.source.side,
-                why: rejection.why,
-            });
-            if let (Verdict::Respond(code), false) = (rejection.verdict, method == Method::Ack) {
-                self.stateless_reply(&inbound, code);
+            // RFC 3261 §16.3 step 3 and RFC 4475 §3.3.11: an OPTIONS whose Max-Forwards is
+            // spent may still be answered by its final recipient, which Palisade is when
+            // it is addressed to Palisade itself.
+            let own_options = rejection.verdict == Verdict::Respond(483)
+                && method == Method::Options
+                && self.addressed_to_us(msg);
+            if !own_options {
+                self.events.push_back(Event::Rejected {
+                    side: inbound.source.side,
+                    why: rejection.why,
+                });
+                if let (Verdict::Respond(code), false) = (rejection.verdict, method == Method::Ack)
+                {
+                    self.stateless_reply(&inbound, code);
+                }
+                return;
             }
-            return;
+        }
+        // Palisade relays Require end to end (the far UA decides), but it is the proxy of
+        // every Proxy-Require and supports no proxy extension (RFC 3261 §16.3 step 5).
+        if method != Method::Ack && method != Method::Cancel {
+            let unsupported: Vec<&str> = msg
+                .tokens(HeaderName::ProxyRequire)
+                .filter_map(Result::ok)
+                .collect();
+            if !unsupported.is_empty() {
+                let tag = self.ids.tag();
+                let mut b = response_to(msg, 420, Some(&tag));
+                b.header(HeaderName::Unsupported, unsupported.join(", "));
+                if let Ok(m) = b.build_message() {
+                    self.emit(inbound.source.side, inbound.source.reply_destination(), m);
+                }
+                return;
+            }
         }
         let Ok(key) = TransactionKey::for_server(msg) else {
             if method != Method::Ack {

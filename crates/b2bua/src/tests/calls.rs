@@ -280,3 +280,45 @@ fn unparseable_requests_are_answered_when_they_can_be() {
     w.phone_sends_malformed(resp, &err);
     assert!(w.take().is_empty());
 }
+
+#[test]
+fn proxy_require_gets_420_and_own_options_with_max_forwards_0_gets_200() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(msg("OPTIONS sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKpr1
+Max-Forwards: 6
+From: <sip:1001@example.com>;tag=a
+To: <sip:1002@example.com>
+Call-ID: pr1
+CSeq: 8 OPTIONS
+Require: nothingSupportsThis
+Proxy-Require: noProxiesSupportThis, norDoAnyProxiesSupportThis
+Content-Length: 0
+
+"));
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(420));
+    assert_eq!(
+        r.header(HeaderName::Unsupported),
+        Some(&b"noProxiesSupportThis, norDoAnyProxiesSupportThis"[..])
+    );
+    // Max-Forwards 0: answered when it is for Palisade, 483 when it would be relayed.
+    let zero = |uri: &str, id: &str| {
+        msg(&format!(
+            "OPTIONS {uri} SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK{id}
+Max-Forwards: 0
+From: <sip:1001@example.com>;tag=a
+To: <{uri}>
+Call-ID: {id}
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"
+        ))
+    };
+    w.phone_sends(zero("sip:203.0.113.10", "mf1"));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
+    w.phone_sends(zero("sip:1002@203.0.113.10", "mf2"));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(483));
+}
