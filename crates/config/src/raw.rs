@@ -46,6 +46,7 @@ pub(crate) struct RawCore {
     pub(crate) listen: F<List>,
     pub(crate) advertise: F<String>,
     pub(crate) tls: F<RawTls>,
+    pub(crate) upstream_ca: F<String>,
     pub(crate) upstream: F<List>,
     pub(crate) probe: F<RawProbe>,
 }

@@ -30,6 +30,9 @@ pub struct CoreConfig {
     pub listen: Vec<Listen>,
     pub advertise: Option<IpAddr>,
     pub tls: Option<TlsFiles>,
+    /// CA certificates (PEM) that a TLS upstream's certificate must chain to; without it,
+    /// the web PKI roots.
+    pub upstream_ca: Option<std::path::PathBuf>,
     /// The PBXs, tried in this order: the first healthy one gets the traffic.
     pub upstream: Vec<Upstream>,
     pub probe: ProbeConfig,

@@ -624,6 +624,9 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
     let core = CoreConfig {
         advertise: core.and_then(|c| ctx.advertise(&c.advertise, "core.advertise")),
         tls: core.and_then(|c| ctx.tls(&c.tls, "core.tls", &placed)),
+        upstream_ca: core
+            .and_then(|c| c.upstream_ca.as_ref())
+            .and_then(|p| ctx.readable_file(p, "core.upstream_ca")),
         listen: core_listen,
         upstream,
         probe,

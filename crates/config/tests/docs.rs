@@ -113,6 +113,7 @@ fn every_key_is_documented() {
         "core.advertise",
         "core.tls.cert",
         "core.tls.key",
+        "core.upstream_ca",
         "core.upstream",
         "core.probe.interval",
         "core.probe.timeout",

@@ -12,8 +12,8 @@ use palisade_b2bua::{
 use palisade_config::{Config, UpstreamHost};
 use palisade_sip::Side;
 use palisade_transport::{
-    CertificateFiles, FlowId, ListenSpec, Target, TlsSettings, TransportEvent, TransportLimits,
-    Transports,
+    CertificateFiles, FlowId, ListenSpec, Target, TlsClientSettings, TlsSettings, TransportEvent,
+    TransportLimits, Transports,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -52,7 +52,10 @@ fn tls_settings(config: &Config) -> TlsSettings {
             cert_chain: f.cert.clone(),
             private_key: f.key.clone(),
         }),
-        ..TlsSettings::default()
+        client: TlsClientSettings {
+            ca_file: config.core.upstream_ca.clone(),
+            ..TlsClientSettings::default()
+        },
     }
 }
 
