@@ -4,6 +4,7 @@
 //! network (the RFC 4475 messages carry 192.0.2.x addresses).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,11 +35,19 @@ fn free_udp_port(ip: &str) -> u16 {
 struct Palisade {
     child: Child,
     access: SocketAddr,
-    _dir: PathBuf,
+    /// TCP and TLS listeners on the access side, when asked for.
+    stream_ports: Option<(u16, u16)>,
+    dir: PathBuf,
 }
 
 impl Palisade {
     fn start(name: &str) -> Self {
+        Self::start_with(name, false)
+    }
+
+    /// With `streams`, the access side also listens on TCP and TLS (a certificate for
+    /// 127.0.0.1 is made in the test directory; its CA is `ca.pem` there).
+    fn start_with(name: &str, streams: bool) -> Self {
         assert_isolated();
         let dir = std::env::temp_dir().join(format!("palisade-test-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -46,8 +55,24 @@ impl Palisade {
         let core_port = free_udp_port("127.0.0.2");
         let pbx_port = free_udp_port("127.0.0.3");
         let admin_port = free_udp_port("127.0.0.1");
+        let mut listen = format!("\"udp:127.0.0.1:{access_port}\"");
+        let mut tls = String::new();
+        let stream_ports = streams.then(|| {
+            let tcp = free_tcp_port();
+            let tls_port = free_tcp_port();
+            listen.push_str(&format!(
+                ", \"tcp:127.0.0.1:{tcp}\", \"tls:127.0.0.1:{tls_port}\""
+            ));
+            write_certificate(&dir);
+            tls = format!(
+                "  tls: {{ cert: {}, key: {} }}\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            );
+            (tcp, tls_port)
+        });
         let config = format!(
-            "access:\n  listen: [\"udp:127.0.0.1:{access_port}\"]\n\
+            "access:\n  listen: [{listen}]\n{tls}\
              core:\n  listen: [\"udp:127.0.0.2:{core_port}\"]\n  upstream: [\"sip:127.0.0.3:{pbx_port}\"]\n\
              media:\n  ports: \"30000-30099\"\n\
              admin:\n  listen: \"127.0.0.1:{admin_port}\"\n"
@@ -64,7 +89,8 @@ impl Palisade {
         let p = Self {
             child,
             access: format!("127.0.0.1:{access_port}").parse().unwrap(),
-            _dir: dir,
+            stream_ports,
+            dir,
         };
         p.wait_ready();
         p
@@ -114,13 +140,65 @@ impl Drop for Palisade {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+fn write_certificate(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// Writes `msg` on a stream and reads one SIP message back (head and Content-Length body).
+fn stream_exchange<S: Read + Write>(stream: &mut S, msg: &[u8]) -> Vec<u8> {
+    stream.write_all(msg).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                return got;
+            }
+        }
+    }
+    panic!("no complete response");
+}
+
 fn options(call_id: &str) -> Vec<u8> {
+    options_over("UDP", call_id)
+}
+
+fn options_over(transport: &str, call_id: &str) -> Vec<u8> {
     format!(
-        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bK{call_id}\r\n\
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} 127.0.0.9:5060;branch=z9hG4bK{call_id}\r\n\
          Max-Forwards: 70\r\nFrom: <sip:probe@example.com>;tag=1\r\nTo: <sip:127.0.0.1>\r\n\
          Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     )
@@ -148,6 +226,36 @@ fn answers_options_and_stops_on_sigterm() {
     );
     let st = p.terminate();
     assert!(st.success(), "exit status {st}");
+}
+
+/// OPTIONS over TCP and over TLS (verifying Palisade's certificate) are answered on the
+/// connection they came in on.
+#[test]
+fn answers_over_tcp_and_tls() {
+    let p = Palisade::start_with("streams", true);
+    let (tcp_port, tls_port) = p.stream_ports.unwrap();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+    let r = stream_exchange(&mut tcp, &options_over("TCP", "tcp1"));
+    assert_eq!(status(&r), 200, "{}", String::from_utf8_lossy(&r));
+
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(p.dir.join("ca.pem")).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let r = stream_exchange(&mut tls, &options_over("TLS", "tls1"));
+    assert_eq!(status(&r), 200, "{}", String::from_utf8_lossy(&r));
 }
 
 fn corpus(name: &str) -> Vec<u8> {
