@@ -406,10 +406,22 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     }
 
     fn respond_code(&mut self, now: Instant, key: &TransactionKey, code: u16) {
+        self.respond_code_tagged(now, key, code, None);
+    }
+
+    /// Answers with `code` and the To tag `tag`, or a fresh one. Every response to one
+    /// request carries the same tag (RFC 3261 §8.2.6.2): a call's leg 0 passes its own.
+    fn respond_code_tagged(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        code: u16,
+        tag: Option<String>,
+    ) {
         let Some(e) = self.servers.get(key) else {
             return;
         };
-        let tag = self.ids.tag();
+        let tag = tag.unwrap_or_else(|| self.ids.tag());
         let mut b = response_to(e.txn.request(), code, Some(&tag));
         if code == 503 {
             b.header(HeaderName::RetryAfter, self.cfg.retry_after.to_string());
@@ -1111,7 +1123,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 self.retarget_call(now, id, next);
                 return;
             }
-            self.respond_code(now, &skey, 503);
+            let tag = self.leg0_tag(id);
+            self.respond_code_tagged(now, &skey, 503, tag);
             self.end_call(now, id, "no upstream");
             return;
         }
@@ -1332,8 +1345,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if call.ring_deadline.is_some_and(|d| d <= now) {
             call.ring_deadline = None;
             let skey = call.leg0_start.clone();
+            let tag = Some(call.legs[0].local_tag.clone());
             call.cancel = CancelState::Pending;
-            self.respond_code(now, &skey, 408);
+            self.respond_code_tagged(now, &skey, 408, tag);
             self.send_cancel(now, id);
             return;
         }
@@ -1364,19 +1378,26 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             self.respond_code(now, &k, 481);
             return;
         };
-        self.respond_code(now, &k, 200);
+        // The 200 for the CANCEL carries the tag of the INVITE's responses (RFC 3261 §9.2).
+        let tag = self.leg0_tag(id);
+        self.respond_code_tagged(now, &k, 200, tag.clone());
         if answered {
             // CANCEL crossed a final response: nothing left to cancel (RFC 3261 §9.2).
             return;
         }
         if let Some(t) = target {
-            self.respond_code(now, &t, 487);
+            self.respond_code_tagged(now, &t, 487, tag);
         }
         if let Some(call) = self.calls.get_mut(&id) {
             call.cancel = CancelState::Pending;
             call.state = CallState::Ended;
         }
         self.send_cancel(now, id);
+    }
+
+    /// The To tag of leg 0's responses.
+    fn leg0_tag(&self, id: u64) -> Option<String> {
+        self.calls.get(&id).map(|c| c.legs[0].local_tag.clone())
     }
 
     /// Sends CANCEL on leg 1 once it has had a provisional response (RFC 3261 §9.1);
@@ -1783,12 +1804,25 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if method == Method::Bye && code >= 200 {
             self.end_call(now, id, "hung up");
         }
-        if method == Method::Notify && code >= 200 && subscription_terminated(&req) {
+        if method == Method::Notify
+            && code >= 200
+            && subscription_terminated(&req)
+            && self.is_subscription(id)
+        {
+            // A NOTIFY in an INVITE dialog (the outcome of a REFER) ends the implicit
+            // subscription, not the call.
             self.end_call(now, id, "subscription terminated");
         }
         if method == Method::Subscribe && (200..300).contains(&code) {
             self.subscription_guard(now, id, &req, resp);
         }
+    }
+
+    /// Whether a call is a subscription (started with SUBSCRIBE) rather than a session.
+    fn is_subscription(&self, id: u64) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| c.first_request.method() == Some(&Method::Subscribe))
     }
 
     // ----- upstream probes ---------------------------------------------------------

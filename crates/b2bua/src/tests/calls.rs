@@ -280,3 +280,100 @@ fn unparseable_requests_are_answered_when_they_can_be() {
     w.phone_sends_malformed(resp, &err);
     assert!(w.take().is_empty());
 }
+
+#[test]
+fn responses_palisade_makes_on_leg_0_keep_its_to_tag() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-t", "z9hG4bKt1"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxt")));
+    let ringing = w.one_sent_to(Side::Access);
+    let tag = ringing.to().unwrap().tag().unwrap().to_owned();
+    w.phone_sends(msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKt1;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-t
+CSeq: 1 CANCEL
+Content-Length: 0
+
+"));
+    let to_phone = w.all_sent_to(Side::Access);
+    assert_eq!(to_phone.len(), 2, "{to_phone:#?}");
+    for m in &to_phone {
+        // The 487 is a response to the INVITE, like the 180 (RFC 3261 §8.2.6.2); the 200
+        // for the CANCEL carries the same tag (§9.2).
+        assert_eq!(m.to().unwrap().tag(), Some(tag.as_str()), "{m:?}");
+    }
+    let codes: Vec<_> = to_phone.iter().filter_map(|m| m.status()).collect();
+    assert_eq!(codes, [200, 487]);
+}
+
+#[test]
+fn a_ring_timeout_408_keeps_the_to_tag_of_the_180() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(3600);
+    cfg.invite_timeout = Duration::from_secs(5);
+    let mut w = World::with_config(cfg);
+    w.phone_sends(phone_invite("phone-call-r", "z9hG4bKr9"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxr")));
+    let tag = w
+        .one_sent_to(Side::Access)
+        .to()
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_owned();
+    w.advance(Duration::from_secs(6));
+    let timeout = w
+        .all_sent_to(Side::Access)
+        .into_iter()
+        .find(|m| m.status() == Some(408))
+        .expect("408 to the phone");
+    assert_eq!(timeout.to().unwrap().tag(), Some(tag.as_str()));
+}
+
+#[test]
+fn a_notify_ending_a_refer_subscription_keeps_the_call() {
+    let mut w = World::new(&[PBX]);
+    let (invite, ok) = establish(&mut w);
+    // The PBX transfers the phone.
+    let refer = pbx_in_dialog("REFER", 20, &invite, "pbx1", "z9hG4bKrf1");
+    let mut text = String::from_utf8(refer.as_bytes().to_vec()).unwrap();
+    text = text.replace(
+        "Content-Length: 0",
+        "Refer-To: <sip:1003@example.com>\r\nContent-Length: 0",
+    );
+    w.pbx_sends(msg(&text));
+    let phone_refer = w.one_sent_to(Side::Access);
+    assert_eq!(phone_refer.method(), Some(&Method::Refer));
+    w.phone_sends(reply(&phone_refer, 202, None));
+    assert_eq!(w.one_sent_to(Side::Core).status(), Some(202));
+    // The phone reports the outcome and ends the implicit subscription.
+    let notify = phone_in_dialog("NOTIFY", 2, &ok, "z9hG4bKn1");
+    let text = String::from_utf8(notify.as_bytes().to_vec())
+        .unwrap()
+        .replace(
+            "Content-Length: 0",
+            "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Length: 0",
+        );
+    w.phone_sends(msg(&text));
+    let core_notify = w.one_sent_to(Side::Core);
+    assert_eq!(core_notify.method(), Some(&Method::Notify));
+    w.pbx_sends(reply(&core_notify, 200, None));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
+    assert_eq!(
+        w.b.calls(),
+        1,
+        "the call goes on after the transfer's NOTIFY"
+    );
+    // The PBX hangs up: the BYE reaches the phone.
+    w.pbx_sends(pbx_in_dialog("BYE", 21, &invite, "pbx1", "z9hG4bKrf2"));
+    let bye = w.one_sent_to(Side::Access);
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    w.phone_sends(reply(&bye, 200, None));
+    assert_eq!(w.one_sent_to(Side::Core).status(), Some(200));
+    assert_eq!(w.b.calls(), 0);
+}
