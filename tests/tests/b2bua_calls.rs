@@ -1,0 +1,336 @@
+//! Calls through the running Palisade between real peers: SIPp as the phone on the access
+//! side and SIPp as the PBX on the core side, over UDP (and TCP toward the phone). Each
+//! test starts its own Palisade with a generated configuration, inside the network
+//! namespace `scripts/test.sh` creates, and checks what the peers report and what went
+//! over the wire (their message traces).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod b2bua_support;
+
+use std::time::Duration;
+
+use b2bua_support::*;
+use palisade_tests::harness::peer_test;
+use palisade_tests::harness::ports::role;
+use palisade_tests::harness::sipp::{Scenario, Sipp, Transport};
+
+/// Every call that started in Palisade has ended, and it still answers.
+fn assert_no_call_left(p: &mut palisade_tests::harness::palisade::Palisade, calls: usize) {
+    p.wait_calls_ended(calls, Duration::from_secs(5));
+    assert!(p.ping(Duration::from_secs(2)), "palisade stopped answering");
+}
+
+#[test]
+fn ten_calls_over_udp() {
+    let dir = peer_test("b2bua-udp");
+    let mut pbx = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    // SIPp's built-in caller: INVITE, 180/200, ACK, BYE.
+    let (_, r) = call(&dir, "phone", Scenario::BuiltIn("uac"), sbc.access(), 10);
+    assert!(r.all_succeeded(10), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let t = trace(&pbx);
+    assert_eq!(received_requests(&t, "INVITE").len(), 10);
+    assert_eq!(received_requests(&t, "ACK").len(), 10);
+    assert_eq!(received_requests(&t, "BYE").len(), 10);
+    for invite in received_requests(&t, "INVITE") {
+        // One hop: Palisade's own Via; the phone's Max-Forwards less one.
+        assert_eq!(
+            invite.head().matches("\nVia:").count(),
+            1,
+            "{}",
+            invite.text
+        );
+        assert_eq!(invite.header("Max-Forwards").as_deref(), Some("69"));
+        assert!(invite.body().contains("m=audio"), "the SDP crosses");
+    }
+    assert_no_call_left(&mut sbc, 10);
+}
+
+#[test]
+fn ten_calls_over_tcp_on_the_access_side() {
+    let dir = peer_test("b2bua-tcp");
+    let mut pbx = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).access_tcp().start(&dir);
+    let mut phone = Sipp::new("phone", Scenario::BuiltIn("uac"), role::PHONE_A)
+        .transport(Transport::Tcp)
+        .remote(sbc.access_tcp().unwrap())
+        .calls(10)
+        .rate(20.0)
+        .timeout(RUN)
+        .start(&dir);
+    let r = phone.wait(RUN + Duration::from_secs(5));
+    assert!(r.all_succeeded(10), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    assert_eq!(received_requests(&trace(&pbx), "BYE").len(), 10);
+    // Everything Palisade sent the phone came back over its connection.
+    let sent_to_phone = trace(&phone).iter().filter(|m| !m.sent).count();
+    assert!(sent_to_phone >= 30, "{sent_to_phone} messages to the phone");
+    assert_no_call_left(&mut sbc, 10);
+}
+
+/// The PBX refuses with 486, then 404, then 503: the phone gets each refusal (with a single
+/// upstream, the 503 is Palisade's own, with Retry-After).
+#[test]
+fn pbx_refusals_reach_the_phone() {
+    let dir = peer_test("b2bua-refusals");
+    let refusals = [
+        (486u16, "Busy Here"),
+        (404, "Not Found"),
+        (503, "Service Unavailable"),
+    ];
+    let first = callee_with(
+        &dir,
+        "pbx-486",
+        reject_scenario(&dir, 486, "Busy Here"),
+        role::PBX,
+        None,
+    );
+    let pbx_addr = first.local_addr();
+    let mut sbc = palisade(&[pbx_addr]).start(&dir);
+    let mut pbx = Some(first);
+    for (code, reason) in refusals {
+        // One PBX after the other on the same address.
+        let mut this_pbx = pbx.take().unwrap_or_else(|| {
+            let s = reject_scenario(&dir, code, reason);
+            callee_with(
+                &dir,
+                &format!("pbx-{code}"),
+                s,
+                role::PBX,
+                Some(pbx_addr.port()),
+            )
+        });
+        let (phone, r) = call(
+            &dir,
+            &format!("phone-{code}"),
+            Scenario::file("uac_refused.xml"),
+            sbc.access(),
+            1,
+        );
+        assert!(r.all_succeeded(1), "phone ({code}): {r:?}");
+        let t = trace(&phone);
+        let finals: Vec<u16> = received_responses(&t, "INVITE")
+            .iter()
+            .filter_map(|m| m.status())
+            .filter(|c| *c >= 200)
+            .collect();
+        assert_eq!(finals, [code], "final responses to the phone");
+        if code == 503 {
+            let resp = received_responses(&t, "INVITE")
+                .into_iter()
+                .find(|m| m.status() == Some(503))
+                .unwrap();
+            assert!(resp.header("Retry-After").is_some(), "{}", resp.text);
+        }
+        finish_ok(&mut this_pbx);
+        // The PBX got its ACK for the refusal.
+        assert_eq!(received_requests(&trace(&this_pbx), "ACK").len(), 1);
+    }
+    assert_no_call_left(&mut sbc, 3);
+}
+
+/// The phone hangs up while it rings: 200 for the CANCEL, 487 for the INVITE with the To
+/// tag of the 180 (RFC 3261 §8.2.6.2), the PBX's INVITE is cancelled.
+#[test]
+fn cancel_before_answer() {
+    let dir = peer_test("b2bua-cancel");
+    let mut pbx = callee(&dir, "pbx", "uas_ring_cancel.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_cancel.xml"),
+        sbc.access(),
+        3,
+    );
+    assert!(r.all_succeeded(3), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    assert_eq!(received_requests(&trace(&pbx), "CANCEL").len(), 3);
+    let t = trace(&phone);
+    let ringing = received_responses(&t, "INVITE")
+        .into_iter()
+        .filter(|m| m.status() == Some(180));
+    let terminated = received_responses(&t, "INVITE")
+        .into_iter()
+        .filter(|m| m.status() == Some(487));
+    for (r180, r487) in ringing.zip(terminated) {
+        assert_eq!(
+            r180.to_tag(),
+            r487.to_tag(),
+            "one To tag per transaction:\n{}\n{}",
+            r180.text,
+            r487.text
+        );
+    }
+    for ok in received_responses(&t, "CANCEL") {
+        assert_eq!(ok.status(), Some(200));
+    }
+    assert_no_call_left(&mut sbc, 3);
+}
+
+/// The PBX's 200 crosses the phone's CANCEL. The phone's INVITE ends with 487 (the CANCEL
+/// won at Palisade) or 200 (then the phone ACKs and hangs up); either way the PBX's
+/// answered call is closed with ACK and BYE, and no call is left.
+#[test]
+fn cancel_crossing_the_200() {
+    let dir = peer_test("b2bua-cancel-200");
+    let mut pbx = callee(&dir, "pbx", "uas_cancel_crossing.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_cancel_race.xml"),
+        sbc.access(),
+        3,
+    );
+    assert!(r.all_succeeded(3), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let pt = trace(&pbx);
+    assert_eq!(
+        received_requests(&pt, "ACK").len(),
+        3,
+        "the PBX's 200 is ACKed"
+    );
+    assert_eq!(
+        received_requests(&pt, "BYE").len(),
+        3,
+        "and the call hung up"
+    );
+    let t = trace(&phone);
+    let finals: Vec<u16> = received_responses(&t, "INVITE")
+        .iter()
+        .filter_map(|m| m.status())
+        .filter(|c| *c >= 200)
+        .collect();
+    assert_eq!(finals.len(), 3, "{finals:?}");
+    assert!(finals.iter().all(|c| *c == 487 || *c == 200), "{finals:?}");
+    assert_no_call_left(&mut sbc, 3);
+}
+
+/// The phone re-INVITEs with a new SDP, sends INFO and UPDATE, and hangs up: each reaches
+/// the PBX in the PBX's dialog.
+#[test]
+fn reinvite_info_update_and_bye_from_the_phone() {
+    let dir = peer_test("b2bua-phone-dialog");
+    let mut pbx = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (_, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_dialog.xml"),
+        sbc.access(),
+        2,
+    );
+    assert!(r.all_succeeded(2), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let t = trace(&pbx);
+    let invites = received_requests(&t, "INVITE");
+    assert_eq!(invites.len(), 4, "two calls, two re-INVITEs");
+    let reinvites: Vec<_> = invites.iter().filter(|m| m.to_tag().is_some()).collect();
+    assert_eq!(reinvites.len(), 2);
+    for m in reinvites {
+        assert!(
+            m.body().contains("2353687638"),
+            "the new SDP crosses:\n{}",
+            m.text
+        );
+    }
+    let infos = received_requests(&t, "INFO");
+    assert_eq!(infos.len(), 2);
+    assert!(infos[0].body().contains("Signal=5"), "{}", infos[0].text);
+    assert_eq!(received_requests(&t, "UPDATE").len(), 2);
+    assert_eq!(received_requests(&t, "BYE").len(), 2);
+    assert_no_call_left(&mut sbc, 2);
+}
+
+/// The PBX re-INVITEs, sends INFO and UPDATE, and hangs up: each reaches the phone in the
+/// phone's dialog.
+#[test]
+fn reinvite_info_update_and_bye_from_the_pbx() {
+    let dir = peer_test("b2bua-pbx-dialog");
+    let mut pbx = callee(&dir, "pbx", "uas_reinvite_bye.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_serve_dialog.xml"),
+        sbc.access(),
+        2,
+    );
+    assert!(r.all_succeeded(2), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let t = trace(&phone);
+    let reinvites = received_requests(&t, "INVITE");
+    assert_eq!(reinvites.len(), 2);
+    for m in &reinvites {
+        assert!(
+            m.body().contains("2353687638"),
+            "the new SDP crosses:\n{}",
+            m.text
+        );
+    }
+    assert_eq!(received_requests(&t, "INFO").len(), 2);
+    assert_eq!(received_requests(&t, "UPDATE").len(), 2);
+    assert_eq!(received_requests(&t, "BYE").len(), 2);
+    // Each request reached the phone on its own dialog: its Call-ID and its From tag.
+    let invites_sent: Vec<_> = t
+        .iter()
+        .filter(|m| m.sent && m.method() == Some("INVITE"))
+        .collect();
+    for req in received_requests(&t, "BYE") {
+        let call_id = req.header("Call-ID");
+        let mine = invites_sent.iter().find(|i| i.header("Call-ID") == call_id);
+        let mine = mine.expect("a BYE on one of the phone's calls");
+        assert_eq!(req.to_tag(), tag_of(&mine.header("From").unwrap()));
+    }
+    assert_no_call_left(&mut sbc, 2);
+}
+
+/// Blind transfer: the PBX sends REFER in the call, the phone accepts (202) and reports
+/// the outcome with NOTIFY; then the PBX hangs up, which must still reach the phone.
+#[test]
+fn blind_transfer_with_refer() {
+    let dir = peer_test("b2bua-refer");
+    let target = "sip:1003@example.com";
+    let mut pbx = callee(
+        &dir,
+        "pbx",
+        "uas_refer.xml",
+        role::PBX,
+        &[("refer_to", target)],
+    );
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_refer.xml"),
+        sbc.access(),
+        1,
+    );
+    assert!(r.all_succeeded(1), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let t = trace(&phone);
+    let refer = received_requests(&t, "REFER");
+    assert_eq!(refer.len(), 1);
+    assert_eq!(
+        refer[0].header("Refer-To").as_deref(),
+        Some(format!("<{target}>").as_str())
+    );
+    let pt = trace(&pbx);
+    let notify = received_requests(&pt, "NOTIFY");
+    assert_eq!(notify.len(), 1);
+    assert_eq!(notify[0].header("Event").as_deref(), Some("refer"));
+    assert!(
+        notify[0].body().starts_with("SIP/2.0 200"),
+        "{}",
+        notify[0].text
+    );
+    assert_eq!(received_responses(&pt, "REFER")[0].status(), Some(202));
+    assert_eq!(
+        received_responses(&pt, "BYE")[0].status(),
+        Some(200),
+        "the BYE after the transfer"
+    );
+    assert_no_call_left(&mut sbc, 1);
+}
