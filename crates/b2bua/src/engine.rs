@@ -1351,6 +1351,16 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             self.send_cancel(now, id);
             return;
         }
+        if call.cancel_deadline.is_some_and(|d| d <= now) {
+            // Leg 1's INVITE never got its final response after the CANCEL: it is taken
+            // as cancelled, and its transaction dropped (RFC 3261 §9.1).
+            call.cancel_deadline = None;
+            if let Some(k) = call.leg1_start.clone() {
+                self.clients.remove(&k);
+            }
+            self.end_call(now, id, "cancelled");
+            return;
+        }
         if call.session_deadline.is_some_and(|d| d <= now) {
             call.session_deadline = None;
             if call.first_request.method() == Some(&Method::Subscribe) {
@@ -1428,9 +1438,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if let Some(m) = cancel_for(&invite) {
             self.new_client(now, side, dest, m, ClientCtx::Own { call: id });
         }
+        let deadline = now + 64 * self.cfg.timers.t1;
         if let Some(call) = self.calls.get_mut(&id) {
             call.cancel = CancelState::Sent;
+            call.cancel_deadline = Some(deadline);
         }
+        self.schedule(deadline, TimerRef::Call(id));
     }
 
     /// Leg 1 answered after the call was abandoned: ACK and BYE it.

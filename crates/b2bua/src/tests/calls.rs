@@ -377,3 +377,33 @@ fn a_notify_ending_a_refer_subscription_keeps_the_call() {
     assert_eq!(w.one_sent_to(Side::Core).status(), Some(200));
     assert_eq!(w.b.calls(), 0);
 }
+
+#[test]
+fn a_cancelled_call_whose_invite_never_ends_is_forgotten() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-c", "z9hG4bKc7"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxc")));
+    w.take();
+    w.phone_sends(msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKc7;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-c
+CSeq: 1 CANCEL
+Content-Length: 0
+
+"));
+    w.all_sent_to(Side::Access);
+    let cancel = w.one_sent_to(Side::Core);
+    // The PBX accepts the CANCEL but never ends the INVITE with a final response.
+    w.pbx_sends(reply(&cancel, 200, None));
+    assert_eq!(w.b.calls(), 1);
+    // RFC 3261 §9.1: 64 × T1 after the CANCEL, the INVITE is taken as cancelled.
+    w.advance(Duration::from_secs(33));
+    assert_eq!(w.b.calls(), 0, "the call is gone");
+    assert!(has_event(&w, |e| matches!(e, Event::CallEnded { .. })));
+    w.advance(Duration::from_secs(40));
+    assert_eq!(w.b.transactions(), (0, 0), "and so are its transactions");
+}
