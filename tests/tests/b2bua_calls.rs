@@ -169,6 +169,26 @@ fn cancel_before_answer() {
     assert_no_call_left(&mut sbc, 3);
 }
 
+/// The PBX accepts the CANCEL (200) but never sends the INVITE's final response: the
+/// phone still gets its 487 at once, and Palisade forgets the call 64 × T1 after the
+/// CANCEL (RFC 3261 §9.1; T1 is 50 ms here) instead of keeping it for ever.
+#[test]
+fn a_cancelled_invite_without_final_response_is_forgotten() {
+    let dir = peer_test("b2bua-cancel-no-final");
+    let mut pbx = callee(&dir, "pbx", "uas_cancel_no_final.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).t1("50ms").start(&dir);
+    let (_, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_cancel.xml"),
+        sbc.access(),
+        2,
+    );
+    assert!(r.all_succeeded(2), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    assert_no_call_left(&mut sbc, 2);
+}
+
 /// The PBX's 200 crosses the phone's CANCEL. The phone's INVITE ends with 487 (the CANCEL
 /// won at Palisade) or 200 (then the phone ACKs and hangs up); either way the PBX's
 /// answered call is closed with ACK and BYE, and no call is left.
