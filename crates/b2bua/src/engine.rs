@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
 use crate::registrar::{Binding, Registrar};
-use crate::relay::{copy_body, copy_headers};
+use crate::relay::{copy_body, copy_headers, copy_referral};
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
@@ -888,7 +888,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             &branch,
             decrement(req.max_forwards().ok().flatten()),
         );
+        let (refer_addr, refer_proto) = referral_target(&leg);
         copy_headers(req, &mut b, self.agents(leg.side));
+        copy_referral(req, &mut b, refer_addr, refer_proto);
         copy_body(req, &mut b);
         let Ok(msg) = b.build_message() else {
             return;
@@ -1076,7 +1078,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         );
         let dest = leg.destination.clone();
         let side = leg.side;
+        let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(&req, &mut b, self.agents(side));
+        copy_referral(&req, &mut b, refer_addr, refer_proto);
         copy_body(&req, &mut b);
         let Ok(msg) = b.build_message() else {
             return;
@@ -1610,7 +1614,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             call.pending_ack[to] = None;
         }
         let (side, dest) = (l.side, l.destination.clone());
+        let (refer_addr, refer_proto) = referral_target(l);
         copy_headers(msg, &mut b, self.agents(side));
+        copy_referral(msg, &mut b, refer_addr, refer_proto);
         copy_body(msg, &mut b);
         let Ok(out) = b.build_message() else {
             self.respond_code(now, &skey, 500);
@@ -1924,6 +1930,16 @@ fn push_params(out: &mut String, na: &NameAddr<'_>) {
             out.push('=');
             out.push_str(v);
         }
+    }
+}
+
+/// Where Refer-To and Referred-By point on a leg: Palisade itself toward the phone, the
+/// PBX toward the core.
+fn referral_target<F>(leg: &Leg<F>) -> (std::net::SocketAddr, Protocol) {
+    let protocol = leg.destination.protocol();
+    match leg.side {
+        Side::Access => (leg.local_addr, protocol),
+        Side::Core => (leg.destination.remote(), protocol),
     }
 }
 

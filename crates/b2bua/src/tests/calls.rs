@@ -407,3 +407,47 @@ Content-Length: 0
     w.advance(Duration::from_secs(40));
     assert_eq!(w.b.transactions(), (0, 0), "and so are its transactions");
 }
+
+#[test]
+fn a_refer_from_the_pbx_names_palisade_not_the_pbx() {
+    let mut w = World::new(&[PBX]);
+    let (invite, _ok) = establish(&mut w);
+    let refer = pbx_in_dialog("REFER", 30, &invite, "pbx1", "z9hG4bKrf9");
+    let text = String::from_utf8(refer.as_bytes().to_vec()).unwrap().replace(
+        "Content-Length: 0",
+        "Refer-To: \"Bob\" <sip:1003@127.0.0.1:5080;transport=udp;maddr=127.0.0.1?Replaces=core-call%40x>\r\n\
+         Referred-By: <sip:1002@127.0.0.1:5080>;cid=1\r\nContent-Length: 0",
+    );
+    w.pbx_sends(msg(&text));
+    // `sent_to` checks that nothing of the core side reaches the phone.
+    let phone_refer = w.one_sent_to(Side::Access);
+    assert_eq!(phone_refer.method(), Some(&Method::Refer));
+    assert_eq!(
+        phone_refer.header(HeaderName::ReferTo),
+        Some(&b"\"Bob\" <sip:1003@203.0.113.10:5060>"[..]),
+        "the phone's INVITE for the transfer comes to Palisade"
+    );
+    assert_eq!(
+        phone_refer.header(HeaderName::ReferredBy),
+        Some(&b"<sip:1002@203.0.113.10:5060>;cid=1"[..])
+    );
+}
+
+#[test]
+fn a_refer_from_the_phone_names_the_pbx() {
+    let mut w = World::new(&[PBX]);
+    let (_invite, ok) = establish(&mut w);
+    let refer = phone_in_dialog("REFER", 2, &ok, "z9hG4bKrf8");
+    let text = String::from_utf8(refer.as_bytes().to_vec())
+        .unwrap()
+        .replace(
+            "Content-Length: 0",
+            "Refer-To: <sip:1003@203.0.113.10>\r\nContent-Length: 0",
+        );
+    w.phone_sends(msg(&text));
+    let core_refer = w.one_sent_to(Side::Core);
+    assert_eq!(
+        core_refer.header(HeaderName::ReferTo),
+        Some(&b"<sip:1003@127.0.0.1:5080>"[..])
+    );
+}
