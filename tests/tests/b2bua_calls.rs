@@ -308,18 +308,24 @@ fn reinvite_info_update_and_bye_from_the_pbx() {
 }
 
 /// Blind transfer: the PBX sends REFER in the call, the phone accepts (202) and reports
-/// the outcome with NOTIFY; then the PBX hangs up, which must still reach the phone.
+/// the outcome with NOTIFY; then the PBX hangs up, which must still reach the phone. The
+/// PBX names itself in Refer-To and Referred-By, as PBXs do: the phone must see Palisade
+/// there instead (its INVITE for the transfer comes to Palisade, and the PBX's address
+/// stays hidden).
 #[test]
 fn blind_transfer_with_refer() {
     let dir = peer_test("b2bua-refer");
-    let target = "sip:1003@example.com";
-    let mut pbx = callee(
-        &dir,
-        "pbx",
-        "uas_refer.xml",
+    let pbx_addr = std::net::SocketAddr::from((
         role::PBX,
-        &[("refer_to", target)],
-    );
+        palisade_tests::harness::ports::free_port(role::PBX),
+    ));
+    let target = format!("sip:1003@{pbx_addr}");
+    let mut pbx = Sipp::new("pbx", Scenario::file("uas_refer.xml"), role::PBX)
+        .port(pbx_addr.port())
+        .key("refer_to", &target)
+        .timeout(RUN)
+        .start(&dir);
+    pbx.wait_ready(Duration::from_secs(5));
     let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
     let (phone, r) = call(
         &dir,
@@ -335,7 +341,17 @@ fn blind_transfer_with_refer() {
     assert_eq!(refer.len(), 1);
     assert_eq!(
         refer[0].header("Refer-To").as_deref(),
-        Some(format!("<{target}>").as_str())
+        Some(format!("<sip:1003@{}>", sbc.access()).as_str())
+    );
+    let referred_by = refer[0].header("Referred-By").unwrap();
+    assert!(
+        referred_by.contains(&sbc.access().to_string()),
+        "{referred_by}"
+    );
+    assert!(
+        !refer[0].head().contains(&role::PBX.to_string()),
+        "{}",
+        refer[0].text
     );
     let pt = trace(&pbx);
     let notify = received_requests(&pt, "NOTIFY");
