@@ -16,7 +16,7 @@ use palisade_tests::harness::kamailio::{self, Pbx};
 use palisade_tests::harness::palisade::Palisade;
 use palisade_tests::harness::peer_test;
 use palisade_tests::harness::ports::role;
-use palisade_tests::harness::sipp::{Scenario, Sipp, SippRun};
+use palisade_tests::harness::sipp::{Scenario, Sipp, SippRun, Transport};
 use palisade_tests::harness::workdir::TestDir;
 
 /// Phone B: registers as 1002 through Palisade from its own socket (Palisade sends calls
@@ -24,16 +24,32 @@ use palisade_tests::harness::workdir::TestDir;
 /// the Contact), then stays 15 s and answers calls with `calls` (SIPp's out-of-call
 /// scenario). Returns once Palisade has stored the binding.
 fn phone_b(dir: &TestDir, sbc: &mut Palisade, calls: Scenario) -> SippRun {
+    phone_b_over(dir, sbc, calls, Transport::Udp)
+}
+
+/// [`phone_b`] over `transport`: over TCP, the registration and the calls share the
+/// phone's one connection to Palisade.
+fn phone_b_over(
+    dir: &TestDir,
+    sbc: &mut Palisade,
+    calls: Scenario,
+    transport: Transport,
+) -> SippRun {
     let Scenario::File(calls) = calls else {
         panic!("a scenario file")
     };
     let registered = sbc.log_count("Registered {");
+    let remote = match transport {
+        Transport::Udp => sbc.access(),
+        _ => sbc.access_tcp().expect("an access TCP listener"),
+    };
     let sipp = Sipp::new(
         "phone-1002",
         Scenario::file("register_auth_stay.xml"),
         role::PHONE_B,
     )
-    .remote(sbc.access())
+    .transport(transport)
+    .remote(remote)
     .service("1002")
     .auth("1002", &kamailio::password("1002"))
     .calls(1)
@@ -139,6 +155,32 @@ fn registered_phones_call_each_other_through_palisade() {
         .filter(|c| *c >= 200)
         .collect();
     assert_eq!(finals.last().copied(), Some(404), "{finals:?}");
+}
+
+/// Phone B registers over TCP: the PBX's call reaches it over that same connection (the
+/// flow it registered from), and the whole call goes through.
+#[test]
+fn a_phone_registered_over_tcp_is_called_over_its_connection() {
+    let dir = peer_test("b2bua-kamailio-tcp");
+    let pbx = Pbx::start(&dir, role::PBX);
+    let mut sbc = palisade(&[pbx.addr()]).access_tcp().start(&dir);
+    let mut callee = phone_b_over(
+        &dir,
+        &mut sbc,
+        Scenario::file("uas_answer.xml"),
+        Transport::Tcp,
+    );
+    let _caller = call_1002(&dir, &sbc, "caller-1001", "uac_auth_call.xml");
+    sbc.wait_calls_ended(3, Duration::from_secs(5));
+    callee.peer().stop();
+    let t = trace(&callee);
+    assert_eq!(received_requests(&t, "INVITE").len(), 1);
+    assert_eq!(received_requests(&t, "BYE").len(), 1);
+    let text = callee.messages();
+    assert!(
+        text.contains("TCP message received") && !text.contains("UDP message"),
+        "{text}"
+    );
 }
 
 /// The PBX calls a registered phone that refuses (486): the refusal goes back through
