@@ -189,6 +189,35 @@ fn a_cancelled_invite_without_final_response_is_forgotten() {
     assert_no_call_left(&mut sbc, 2);
 }
 
+/// A call that rings longer than `calls.invite_timeout` (2 s here): the phone gets 408
+/// with the To tag of the 180 it had, the PBX's INVITE is cancelled (200, 487, ACK).
+#[test]
+fn ringing_too_long_gets_408_and_cancels_the_pbx() {
+    let dir = peer_test("b2bua-ring-timeout");
+    let mut pbx = callee(&dir, "pbx", "uas_ring_cancel.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()])
+        .invite_timeout("2s")
+        .start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_refused.xml"),
+        sbc.access(),
+        1,
+    );
+    assert!(r.all_succeeded(1), "phone: {r:?}");
+    let t = trace(&phone);
+    let responses = received_responses(&t, "INVITE");
+    let ringing = responses.iter().find(|m| m.status() == Some(180)).unwrap();
+    let timeout = responses.iter().find(|m| m.status() == Some(408)).unwrap();
+    assert_eq!(ringing.to_tag(), timeout.to_tag());
+    finish_ok(&mut pbx);
+    let pt = trace(&pbx);
+    assert_eq!(received_requests(&pt, "CANCEL").len(), 1);
+    assert_eq!(received_requests(&pt, "ACK").len(), 1, "the 487 is ACKed");
+    assert_no_call_left(&mut sbc, 1);
+}
+
 /// The PBX's 200 crosses the phone's CANCEL. The phone's INVITE ends with 487 (the CANCEL
 /// won at Palisade) or 200 (then the phone ACKs and hangs up); either way the PBX's
 /// answered call is closed with ACK and BYE, and no call is left.
@@ -303,6 +332,54 @@ fn reinvite_info_update_and_bye_from_the_pbx() {
         let mine = invites_sent.iter().find(|i| i.header("Call-ID") == call_id);
         let mine = mine.expect("a BYE on one of the phone's calls");
         assert_eq!(req.to_tag(), tag_of(&mine.header("From").unwrap()));
+    }
+    assert_no_call_left(&mut sbc, 2);
+}
+
+/// Reliable provisional responses (RFC 3262): the PBX's 183 with Require: 100rel and
+/// RSeq reaches the phone, whose PRACK reaches the PBX with its RAck naming the PBX's own
+/// INVITE (RSeq, the CSeq of the INVITE on the PBX's dialog).
+#[test]
+fn prack_for_a_reliable_183() {
+    let dir = peer_test("b2bua-prack");
+    let mut pbx = callee(&dir, "pbx", "uas_100rel.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_100rel.xml"),
+        sbc.access(),
+        2,
+    );
+    assert!(r.all_succeeded(2), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let t = trace(&phone);
+    for p183 in received_responses(&t, "INVITE")
+        .into_iter()
+        .filter(|m| m.status() == Some(183))
+    {
+        assert_eq!(
+            p183.header("Require").as_deref(),
+            Some("100rel"),
+            "{}",
+            p183.text
+        );
+        assert_eq!(p183.header("RSeq").as_deref(), Some("1"));
+        assert!(p183.body().contains("m=audio"), "early media SDP crosses");
+    }
+    let pt = trace(&pbx);
+    let pracks = received_requests(&pt, "PRACK");
+    assert_eq!(pracks.len(), 2);
+    let invites = received_requests(&pt, "INVITE");
+    for (prack, invite) in pracks.iter().zip(&invites) {
+        let invite_cseq = invite.header("CSeq").unwrap();
+        let invite_cseq = invite_cseq.split_whitespace().next().unwrap();
+        assert_eq!(
+            prack.header("RAck"),
+            Some(format!("1 {invite_cseq} INVITE")),
+            "{}",
+            prack.text
+        );
     }
     assert_no_call_left(&mut sbc, 2);
 }
