@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
 use crate::registrar::{Binding, Registrar};
-use crate::relay::{copy_body, copy_headers, copy_referral};
+use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
@@ -969,19 +969,38 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let local_addr = self.side_addrs(side).contact_addr(dest.protocol())?;
         let from = req.from().ok()?;
         let to = req.to().ok()?;
+        let mut local_party = party_without_tag(&from);
+        let mut remote_party = party_without_tag(&to);
+        if side == Side::Access {
+            // Toward a phone, From and To name Palisade, not the PBX: the caller's URI
+            // gets Palisade's host and port, and the callee is the address-of-record it
+            // registered (the To of a PBX may hold the token Contact it called).
+            local_party = rehost(local_party.as_bytes(), local_addr, Protocol::Udp)?;
+            remote_party = match self.binding_of(req) {
+                Some(aor) => format!("<{aor}>"),
+                None => rehost(remote_party.as_bytes(), local_addr, Protocol::Udp)?,
+            };
+        }
         Some(Leg {
             side,
             call_id: self.ids.call_id(),
             local_tag: self.ids.tag(),
             remote_tag: None,
-            local_party: party_without_tag(&from),
-            remote_party: party_without_tag(&to),
+            local_party,
+            remote_party,
             local_cseq: 1,
             remote_target: request_uri,
             route_set: Vec::new(),
             destination: dest,
             local_addr,
         })
+    }
+
+    /// The address-of-record of the binding a request from the PBX is addressed to.
+    fn binding_of(&self, req: &Message) -> Option<String> {
+        let uri = req.request_uri()?.ok()?;
+        let token = uri.sip()?.user?;
+        self.registrar.get(token).map(|b| b.aor.clone())
     }
 
     // ----- calls -------------------------------------------------------------------

@@ -133,7 +133,7 @@ pub(crate) fn copy_referral(
 }
 
 /// A name-addr whose SIP URI now points at `addr`.
-fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Option<String> {
+pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Option<String> {
     let na = NameAddr::parse(value).ok()?;
     let Some(sip) = na.uri.sip() else {
         return std::str::from_utf8(value).ok().map(str::to_owned);
