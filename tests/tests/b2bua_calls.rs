@@ -384,6 +384,86 @@ fn prack_for_a_reliable_183() {
     assert_no_call_left(&mut sbc, 2);
 }
 
+/// The PBX calls a phone registered through Palisade, the way some PBXs write it: its
+/// own address in From, and the Contact it called (Palisade's token at Palisade's core
+/// address) in To. The phone sees neither the PBX's address, nor Palisade's core
+/// address, nor the token: From names Palisade, To the phone's address-of-record.
+#[test]
+fn a_call_from_the_pbx_to_a_registered_phone_hides_the_core() {
+    let dir = peer_test("b2bua-pbx-calls-phone");
+    let mut registrar = callee(&dir, "registrar", "uas_registrar.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[registrar.local_addr()]).start(&dir);
+    // The phone registers through Palisade and answers calls on the same socket.
+    let uas = Scenario::file("uas_answer.xml");
+    let Scenario::File(uas) = uas else {
+        unreachable!()
+    };
+    let phone = Sipp::new(
+        "phone",
+        Scenario::file("register_auth_stay.xml"),
+        role::PHONE_B,
+    )
+    .remote(sbc.access())
+    .service("1002")
+    .auth("1002", "secret1002")
+    .calls(1)
+    .timeout(RUN)
+    .arg("-d")
+    .arg("15000")
+    .arg("-oocsf")
+    .arg(uas.to_str().unwrap());
+    let contact = phone.local_addr().to_string();
+    let mut phone = phone.key("contact", &contact).start(&dir);
+    sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
+    finish_ok(&mut registrar);
+    let rt = trace(&registrar);
+    let register = received_requests(&rt, "REGISTER").pop().unwrap();
+    let token_contact = register.header("Contact").unwrap();
+    let token = token_contact
+        .trim_start_matches("<sip:")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        token_contact.contains(&sbc.core().to_string()),
+        "{token_contact}"
+    );
+
+    // The PBX (SIPp's built-in caller, on the PBX's address) calls the token.
+    let mut pbx = Sipp::new("pbx-caller", Scenario::BuiltIn("uac"), role::PBX)
+        .remote(sbc.core())
+        .service(&token)
+        .calls(1)
+        .timeout(RUN)
+        .start(&dir);
+    let r = pbx.wait(RUN + Duration::from_secs(5));
+    assert!(r.all_succeeded(1), "pbx: {r:?}");
+    sbc.wait_calls_ended(1, Duration::from_secs(5));
+    phone.peer().stop();
+    let t = trace(&phone);
+    let invite = received_requests(&t, "INVITE")
+        .pop()
+        .expect("the call reached the phone");
+    let head = invite.head();
+    for hidden in [role::PBX.to_string(), CORE.to_string(), token.clone()] {
+        assert!(
+            !head.contains(&hidden),
+            "{hidden} reached the phone:\n{head}"
+        );
+    }
+    assert_eq!(
+        invite.header("To").as_deref(),
+        Some(format!("<sip:1002@{}>", sbc.access()).as_str())
+    );
+    assert!(
+        invite
+            .header("From")
+            .unwrap()
+            .contains(&sbc.access().to_string())
+    );
+}
+
 /// Blind transfer: the PBX sends REFER in the call, the phone accepts (202) and reports
 /// the outcome with NOTIFY; then the PBX hangs up, which must still reach the phone. The
 /// PBX names itself in Refer-To and Referred-By, as PBXs do: the phone must see Palisade
