@@ -293,6 +293,35 @@ fn reinvite_info_update_and_bye_from_the_phone() {
     assert_no_call_left(&mut sbc, 2);
 }
 
+/// The PBX refuses the phone's re-INVITE (488): the phone gets the 488, each side's
+/// ACK for it stays on its own leg, and the call goes on (INFO, then BYE).
+#[test]
+fn a_refused_reinvite_keeps_the_call() {
+    let dir = peer_test("b2bua-reinvite-488");
+    let mut pbx = callee(&dir, "pbx", "uas_refuse_reinvite.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let (phone, r) = call(
+        &dir,
+        "phone",
+        Scenario::file("uac_reinvite_refused.xml"),
+        sbc.access(),
+        2,
+    );
+    assert!(r.all_succeeded(2), "phone: {r:?}");
+    finish_ok(&mut pbx);
+    let pt = trace(&pbx);
+    // Two ACKs per call at the PBX: for the 200, and for the 488 (from Palisade).
+    assert_eq!(received_requests(&pt, "ACK").len(), 4);
+    assert_eq!(received_requests(&pt, "INFO").len(), 2);
+    assert_eq!(received_requests(&pt, "BYE").len(), 2);
+    let refused = received_responses(&trace(&phone), "INVITE")
+        .into_iter()
+        .filter(|m| m.status() == Some(488))
+        .count();
+    assert_eq!(refused, 2);
+    assert_no_call_left(&mut sbc, 2);
+}
+
 /// The PBX re-INVITEs, sends INFO and UPDATE, and hangs up: each reaches the phone in the
 /// phone's dialog.
 #[test]
