@@ -70,6 +70,9 @@ pub(crate) struct Call<F> {
     /// CSeq of the INVITE on leg 1 (for PRACK's RAck).
     pub(crate) leg1_invite_cseq: Option<u32>,
     pub(crate) ring_deadline: Option<Instant>,
+    /// When a CANCEL went to leg 1: if its INVITE has no final response by then, it is
+    /// taken as cancelled (RFC 3261 §9.1, 64 × T1).
+    pub(crate) cancel_deadline: Option<Instant>,
     pub(crate) session_deadline: Option<Instant>,
 }
 
@@ -99,6 +102,7 @@ impl<F> Call<F> {
             last_ack: [None, None],
             leg1_invite_cseq: Some(leg1_cseq),
             ring_deadline: None,
+            cancel_deadline: None,
             session_deadline: None,
         }
     }

@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
 use crate::registrar::{Binding, Registrar};
-use crate::relay::{copy_body, copy_headers};
+use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
@@ -422,10 +422,22 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     }
 
     fn respond_code(&mut self, now: Instant, key: &TransactionKey, code: u16) {
+        self.respond_code_tagged(now, key, code, None);
+    }
+
+    /// Answers with `code` and the To tag `tag`, or a fresh one. Every response to one
+    /// request carries the same tag (RFC 3261 §8.2.6.2): a call's leg 0 passes its own.
+    fn respond_code_tagged(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        code: u16,
+        tag: Option<String>,
+    ) {
         let Some(e) = self.servers.get(key) else {
             return;
         };
-        let tag = self.ids.tag();
+        let tag = tag.unwrap_or_else(|| self.ids.tag());
         let mut b = response_to(e.txn.request(), code, Some(&tag));
         if code == 503 {
             b.header(HeaderName::RetryAfter, self.cfg.retry_after.to_string());
@@ -934,7 +946,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             &branch,
             decrement(req.max_forwards().ok().flatten()),
         );
+        let (refer_addr, refer_proto) = referral_target(&leg);
         copy_headers(req, &mut b, self.agents(leg.side));
+        copy_referral(req, &mut b, refer_addr, refer_proto);
         copy_body(req, &mut b);
         let Ok(msg) = b.build_message() else {
             return;
@@ -1013,19 +1027,38 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let local_addr = self.side_addrs(side).contact_addr(dest.protocol())?;
         let from = req.from().ok()?;
         let to = req.to().ok()?;
+        let mut local_party = party_without_tag(&from);
+        let mut remote_party = party_without_tag(&to);
+        if side == Side::Access {
+            // Toward a phone, From and To name Palisade, not the PBX: the caller's URI
+            // gets Palisade's host and port, and the callee is the address-of-record it
+            // registered (the To of a PBX may hold the token Contact it called).
+            local_party = rehost(local_party.as_bytes(), local_addr, Protocol::Udp)?;
+            remote_party = match self.binding_of(req) {
+                Some(aor) => format!("<{aor}>"),
+                None => rehost(remote_party.as_bytes(), local_addr, Protocol::Udp)?,
+            };
+        }
         Some(Leg {
             side,
             call_id: self.ids.call_id(),
             local_tag: self.ids.tag(),
             remote_tag: None,
-            local_party: party_without_tag(&from),
-            remote_party: party_without_tag(&to),
+            local_party,
+            remote_party,
             local_cseq: 1,
             remote_target: request_uri,
             route_set: Vec::new(),
             destination: dest,
             local_addr,
         })
+    }
+
+    /// The address-of-record of the binding a request from the PBX is addressed to.
+    fn binding_of(&self, req: &Message) -> Option<String> {
+        let uri = req.request_uri()?.ok()?;
+        let token = uri.sip()?.user?;
+        self.registrar.get(token).map(|b| b.aor.clone())
     }
 
     // ----- calls -------------------------------------------------------------------
@@ -1122,7 +1155,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         );
         let dest = leg.destination.clone();
         let side = leg.side;
+        let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(&req, &mut b, self.agents(side));
+        copy_referral(&req, &mut b, refer_addr, refer_proto);
         copy_body(&req, &mut b);
         let Ok(msg) = b.build_message() else {
             return;
@@ -1169,7 +1204,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 self.retarget_call(now, id, next);
                 return;
             }
-            self.respond_code(now, &skey, 503);
+            let tag = self.leg0_tag(id);
+            self.respond_code_tagged(now, &skey, 503, tag);
             self.end_call(now, id, "no upstream");
             return;
         }
@@ -1390,9 +1426,20 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if call.ring_deadline.is_some_and(|d| d <= now) {
             call.ring_deadline = None;
             let skey = call.leg0_start.clone();
+            let tag = Some(call.legs[0].local_tag.clone());
             call.cancel = CancelState::Pending;
-            self.respond_code(now, &skey, 408);
+            self.respond_code_tagged(now, &skey, 408, tag);
             self.send_cancel(now, id);
+            return;
+        }
+        if call.cancel_deadline.is_some_and(|d| d <= now) {
+            // Leg 1's INVITE never got its final response after the CANCEL: it is taken
+            // as cancelled, and its transaction dropped (RFC 3261 §9.1).
+            call.cancel_deadline = None;
+            if let Some(k) = call.leg1_start.clone() {
+                self.clients.remove(&k);
+            }
+            self.end_call(now, id, "cancelled");
             return;
         }
         if call.session_deadline.is_some_and(|d| d <= now) {
@@ -1422,19 +1469,26 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             self.respond_code(now, &k, 481);
             return;
         };
-        self.respond_code(now, &k, 200);
+        // The 200 for the CANCEL carries the tag of the INVITE's responses (RFC 3261 §9.2).
+        let tag = self.leg0_tag(id);
+        self.respond_code_tagged(now, &k, 200, tag.clone());
         if answered {
             // CANCEL crossed a final response: nothing left to cancel (RFC 3261 §9.2).
             return;
         }
         if let Some(t) = target {
-            self.respond_code(now, &t, 487);
+            self.respond_code_tagged(now, &t, 487, tag);
         }
         if let Some(call) = self.calls.get_mut(&id) {
             call.cancel = CancelState::Pending;
             call.state = CallState::Ended;
         }
         self.send_cancel(now, id);
+    }
+
+    /// The To tag of leg 0's responses.
+    fn leg0_tag(&self, id: u64) -> Option<String> {
+        self.calls.get(&id).map(|c| c.legs[0].local_tag.clone())
     }
 
     /// Sends CANCEL on leg 1 once it has had a provisional response (RFC 3261 §9.1);
@@ -1465,9 +1519,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if let Some(m) = cancel_for(&invite) {
             self.new_client(now, side, dest, m, ClientCtx::Own { call: id });
         }
+        let deadline = now + 64 * self.cfg.timers.t1;
         if let Some(call) = self.calls.get_mut(&id) {
             call.cancel = CancelState::Sent;
+            call.cancel_deadline = Some(deadline);
         }
+        self.schedule(deadline, TimerRef::Call(id));
     }
 
     /// Leg 1 answered after the call was abandoned: ACK and BYE it.
@@ -1634,7 +1691,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             call.pending_ack[to] = None;
         }
         let (side, dest) = (l.side, l.destination.clone());
+        let (refer_addr, refer_proto) = referral_target(l);
         copy_headers(msg, &mut b, self.agents(side));
+        copy_referral(msg, &mut b, refer_addr, refer_proto);
         copy_body(msg, &mut b);
         let Ok(out) = b.build_message() else {
             self.respond_code(now, &skey, 500);
@@ -1837,12 +1896,25 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if method == Method::Bye && code >= 200 {
             self.end_call(now, id, "hung up");
         }
-        if method == Method::Notify && code >= 200 && subscription_terminated(&req) {
+        if method == Method::Notify
+            && code >= 200
+            && subscription_terminated(&req)
+            && self.is_subscription(id)
+        {
+            // A NOTIFY in an INVITE dialog (the outcome of a REFER) ends the implicit
+            // subscription, not the call.
             self.end_call(now, id, "subscription terminated");
         }
         if method == Method::Subscribe && (200..300).contains(&code) {
             self.subscription_guard(now, id, &req, resp);
         }
+    }
+
+    /// Whether a call is a subscription (started with SUBSCRIBE) rather than a session.
+    fn is_subscription(&self, id: u64) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| c.first_request.method() == Some(&Method::Subscribe))
     }
 
     // ----- upstream probes ---------------------------------------------------------
@@ -1930,6 +2002,16 @@ fn push_params(out: &mut String, na: &NameAddr<'_>) {
             out.push('=');
             out.push_str(v);
         }
+    }
+}
+
+/// Where Refer-To and Referred-By point on a leg: Palisade itself toward the phone, the
+/// PBX toward the core.
+fn referral_target<F>(leg: &Leg<F>) -> (std::net::SocketAddr, Protocol) {
+    let protocol = leg.destination.protocol();
+    match leg.side {
+        Side::Access => (leg.local_addr, protocol),
+        Side::Core => (leg.destination.remote(), protocol),
     }
 }
 

@@ -5,11 +5,15 @@
 //! tags, CSeq) or is unknown is dropped, so nothing Palisade does not understand can carry
 //! an address across. Each leg gets its own versions of the dropped headers.
 
+use std::net::SocketAddr;
+
 use palisade_sip::HeaderName;
 use palisade_sip::Message;
 use palisade_sip::edit::Builder;
+use palisade_sip::headers::NameAddr;
 
-use crate::config::HeaderPolicy;
+use crate::config::{HeaderPolicy, SideAddrs};
+use crate::types::Protocol;
 
 /// Known headers that are end-to-end and carry no topology.
 fn crosses(name: HeaderName) -> bool {
@@ -25,8 +29,6 @@ fn crosses(name: HeaderName) -> bool {
             | AllowEvents
             | Accept
             | Event
-            | ReferTo
-            | ReferredBy
             | SessionExpires
             | MinSe
             | MinExpires
@@ -108,4 +110,68 @@ pub(crate) fn copy_body(src: &Message, out: &mut Builder) {
         // Content-Type was copied with the headers; only the bytes are set here.
         out.raw_body(body);
     }
+}
+
+/// Copies Refer-To and Referred-By (RFC 3515, 3892) with their SIP URIs pointed at `addr`:
+/// Palisade's own address toward the phone, so that the transfer's new call comes through
+/// Palisade, and the PBX's toward the core. Their URI headers (`?Replaces=` names a dialog
+/// of the other side), `maddr` and `transport` go; `protocol` sets a transport of its own.
+/// A URI of another scheme (`tel:`) crosses as it is; a value that does not parse does not.
+pub(crate) fn copy_referral(
+    src: &Message,
+    out: &mut Builder,
+    addr: SocketAddr,
+    protocol: Protocol,
+) {
+    for name in [HeaderName::ReferTo, HeaderName::ReferredBy] {
+        for h in src.headers_named(name) {
+            if let Some(v) = rehost(h.value, addr, protocol) {
+                out.header(name, v);
+            }
+        }
+    }
+}
+
+/// A name-addr whose SIP URI now points at `addr`.
+pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Option<String> {
+    let na = NameAddr::parse(value).ok()?;
+    let Some(sip) = na.uri.sip() else {
+        return std::str::from_utf8(value).ok().map(str::to_owned);
+    };
+    let text = na.uri.as_str();
+    let range = sip.host_port_range.clone();
+    let mut uri = String::with_capacity(text.len() + 24);
+    uri.push_str(text.get(..range.start)?);
+    uri.push_str(&SideAddrs::host_port(addr));
+    let rest = text.get(range.end..)?;
+    let params = rest.split('?').next().unwrap_or_default();
+    for p in params.split(';').filter(|p| !p.is_empty()) {
+        let name = p.split('=').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case("transport") || name.eq_ignore_ascii_case("maddr") {
+            continue;
+        }
+        uri.push(';');
+        uri.push_str(p);
+    }
+    if protocol != Protocol::Udp {
+        uri.push_str(";transport=");
+        uri.push_str(&protocol.via_token().to_ascii_lowercase());
+    }
+    let mut out = String::with_capacity(uri.len() + 32);
+    if let Some(d) = na.display {
+        out.push_str(d);
+        out.push(' ');
+    }
+    out.push('<');
+    out.push_str(&uri);
+    out.push('>');
+    for (name, value) in na.params.iter() {
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    Some(out)
 }

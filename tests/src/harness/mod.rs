@@ -31,6 +31,7 @@
 pub mod capture;
 pub mod isolation;
 pub mod kamailio;
+pub mod palisade;
 pub mod ports;
 pub mod process;
 pub mod programs;

@@ -322,3 +322,174 @@ Content-Length: 0
     w.phone_sends(zero("sip:1002@203.0.113.10", "mf2"));
     assert_eq!(w.one_sent_to(Side::Access).status(), Some(483));
 }
+
+#[test]
+fn responses_palisade_makes_on_leg_0_keep_its_to_tag() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-t", "z9hG4bKt1"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxt")));
+    let ringing = w.one_sent_to(Side::Access);
+    let tag = ringing.to().unwrap().tag().unwrap().to_owned();
+    w.phone_sends(msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKt1;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-t
+CSeq: 1 CANCEL
+Content-Length: 0
+
+"));
+    let to_phone = w.all_sent_to(Side::Access);
+    assert_eq!(to_phone.len(), 2, "{to_phone:#?}");
+    for m in &to_phone {
+        // The 487 is a response to the INVITE, like the 180 (RFC 3261 §8.2.6.2); the 200
+        // for the CANCEL carries the same tag (§9.2).
+        assert_eq!(m.to().unwrap().tag(), Some(tag.as_str()), "{m:?}");
+    }
+    let codes: Vec<_> = to_phone.iter().filter_map(|m| m.status()).collect();
+    assert_eq!(codes, [200, 487]);
+}
+
+#[test]
+fn a_ring_timeout_408_keeps_the_to_tag_of_the_180() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(3600);
+    cfg.invite_timeout = Duration::from_secs(5);
+    let mut w = World::with_config(cfg);
+    w.phone_sends(phone_invite("phone-call-r", "z9hG4bKr9"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxr")));
+    let tag = w
+        .one_sent_to(Side::Access)
+        .to()
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_owned();
+    w.advance(Duration::from_secs(6));
+    let timeout = w
+        .all_sent_to(Side::Access)
+        .into_iter()
+        .find(|m| m.status() == Some(408))
+        .expect("408 to the phone");
+    assert_eq!(timeout.to().unwrap().tag(), Some(tag.as_str()));
+}
+
+#[test]
+fn a_notify_ending_a_refer_subscription_keeps_the_call() {
+    let mut w = World::new(&[PBX]);
+    let (invite, ok) = establish(&mut w);
+    // The PBX transfers the phone.
+    let refer = pbx_in_dialog("REFER", 20, &invite, "pbx1", "z9hG4bKrf1");
+    let mut text = String::from_utf8(refer.as_bytes().to_vec()).unwrap();
+    text = text.replace(
+        "Content-Length: 0",
+        "Refer-To: <sip:1003@example.com>\r\nContent-Length: 0",
+    );
+    w.pbx_sends(msg(&text));
+    let phone_refer = w.one_sent_to(Side::Access);
+    assert_eq!(phone_refer.method(), Some(&Method::Refer));
+    w.phone_sends(reply(&phone_refer, 202, None));
+    assert_eq!(w.one_sent_to(Side::Core).status(), Some(202));
+    // The phone reports the outcome and ends the implicit subscription.
+    let notify = phone_in_dialog("NOTIFY", 2, &ok, "z9hG4bKn1");
+    let text = String::from_utf8(notify.as_bytes().to_vec())
+        .unwrap()
+        .replace(
+            "Content-Length: 0",
+            "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Length: 0",
+        );
+    w.phone_sends(msg(&text));
+    let core_notify = w.one_sent_to(Side::Core);
+    assert_eq!(core_notify.method(), Some(&Method::Notify));
+    w.pbx_sends(reply(&core_notify, 200, None));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
+    assert_eq!(
+        w.b.calls(),
+        1,
+        "the call goes on after the transfer's NOTIFY"
+    );
+    // The PBX hangs up: the BYE reaches the phone.
+    w.pbx_sends(pbx_in_dialog("BYE", 21, &invite, "pbx1", "z9hG4bKrf2"));
+    let bye = w.one_sent_to(Side::Access);
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    w.phone_sends(reply(&bye, 200, None));
+    assert_eq!(w.one_sent_to(Side::Core).status(), Some(200));
+    assert_eq!(w.b.calls(), 0);
+}
+
+#[test]
+fn a_cancelled_call_whose_invite_never_ends_is_forgotten() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-c", "z9hG4bKc7"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 180, Some("pbxc")));
+    w.take();
+    w.phone_sends(msg("CANCEL sip:1002@203.0.113.10 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKc7;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:1001@example.com>;tag=ph1
+To: <sip:1002@example.com>
+Call-ID: phone-call-c
+CSeq: 1 CANCEL
+Content-Length: 0
+
+"));
+    w.all_sent_to(Side::Access);
+    let cancel = w.one_sent_to(Side::Core);
+    // The PBX accepts the CANCEL but never ends the INVITE with a final response.
+    w.pbx_sends(reply(&cancel, 200, None));
+    assert_eq!(w.b.calls(), 1);
+    // RFC 3261 §9.1: 64 × T1 after the CANCEL, the INVITE is taken as cancelled.
+    w.advance(Duration::from_secs(33));
+    assert_eq!(w.b.calls(), 0, "the call is gone");
+    assert!(has_event(&w, |e| matches!(e, Event::CallEnded { .. })));
+    w.advance(Duration::from_secs(40));
+    assert_eq!(w.b.transactions(), (0, 0), "and so are its transactions");
+}
+
+#[test]
+fn a_refer_from_the_pbx_names_palisade_not_the_pbx() {
+    let mut w = World::new(&[PBX]);
+    let (invite, _ok) = establish(&mut w);
+    let refer = pbx_in_dialog("REFER", 30, &invite, "pbx1", "z9hG4bKrf9");
+    let text = String::from_utf8(refer.as_bytes().to_vec()).unwrap().replace(
+        "Content-Length: 0",
+        "Refer-To: \"Bob\" <sip:1003@127.0.0.1:5080;transport=udp;maddr=127.0.0.1?Replaces=core-call%40x>\r\n\
+         Referred-By: <sip:1002@127.0.0.1:5080>;cid=1\r\nContent-Length: 0",
+    );
+    w.pbx_sends(msg(&text));
+    // `sent_to` checks that nothing of the core side reaches the phone.
+    let phone_refer = w.one_sent_to(Side::Access);
+    assert_eq!(phone_refer.method(), Some(&Method::Refer));
+    assert_eq!(
+        phone_refer.header(HeaderName::ReferTo),
+        Some(&b"\"Bob\" <sip:1003@203.0.113.10:5060>"[..]),
+        "the phone's INVITE for the transfer comes to Palisade"
+    );
+    assert_eq!(
+        phone_refer.header(HeaderName::ReferredBy),
+        Some(&b"<sip:1002@203.0.113.10:5060>;cid=1"[..])
+    );
+}
+
+#[test]
+fn a_refer_from_the_phone_names_the_pbx() {
+    let mut w = World::new(&[PBX]);
+    let (_invite, ok) = establish(&mut w);
+    let refer = phone_in_dialog("REFER", 2, &ok, "z9hG4bKrf8");
+    let text = String::from_utf8(refer.as_bytes().to_vec())
+        .unwrap()
+        .replace(
+            "Content-Length: 0",
+            "Refer-To: <sip:1003@203.0.113.10>\r\nContent-Length: 0",
+        );
+    w.phone_sends(msg(&text));
+    let core_refer = w.one_sent_to(Side::Core);
+    assert_eq!(
+        core_refer.header(HeaderName::ReferTo),
+        Some(&b"<sip:1003@127.0.0.1:5080>"[..])
+    );
+}

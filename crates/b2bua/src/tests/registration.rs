@@ -195,3 +195,30 @@ fn a_closed_connection_takes_its_bindings_along() {
     w.b.handle_flow_closed(&1);
     assert!(w.b.registrar().is_empty());
 }
+
+#[test]
+fn a_call_from_the_pbx_names_neither_the_pbx_nor_the_token_to_the_phone() {
+    let mut w = World::new(&[PBX]);
+    let token = registered(&mut w);
+    // As some PBXs write it: their own address in From, the registered contact in To.
+    w.pbx_sends(msg(&format!(
+        "INVITE sip:{token}@127.0.0.1:5062 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKpbxinv2
+Max-Forwards: 70
+From: \"Reception\" <sip:1002@127.0.0.1:5080;user=phone>;tag=pbxcaller
+To: <sip:{token}@127.0.0.1:5062>
+Call-ID: core-call-9
+CSeq: 5 INVITE
+Contact: <sip:pbx-internal@127.0.0.1:5080>
+Content-Length: 0
+
+"
+    )));
+    // `sent_to` checks that nothing of the core side reaches the phone.
+    let to_phone = w.one_sent_to(Side::Access);
+    let from = to_phone.from().unwrap();
+    assert_eq!(from.display, Some("\"Reception\""));
+    assert_eq!(from.uri.as_str(), "sip:1002@203.0.113.10:5060;user=phone");
+    assert_eq!(to_phone.to().unwrap().uri.as_str(), "sip:1001@example.com");
+    assert!(!String::from_utf8_lossy(to_phone.as_bytes()).contains(&token));
+}
