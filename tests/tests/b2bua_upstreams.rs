@@ -78,12 +78,10 @@ fn a_refused_tcp_connection_fails_over() {
 
 /// A refused TCP connection must fail the transactions sent over it at once (the B2BUA's
 /// `handle_transport_error`), instead of their timeouts: the call then goes to the second
-/// PBX, and with no second PBX the phone gets 503, without waiting. Today the transport
-/// reports the refused connect only as `FlowClosed(FlowId)`, which the service loop hands
-/// to the B2BUA as a closed flow (bindings); transactions toward the upstream's address
-/// are not told, and wait for 64 × T1.
+/// PBX, and with no second PBX the phone gets 503, without waiting. The service loop knows
+/// which address each connection it opened goes to, and reports its `FlowClosed` as a
+/// transport error for that address.
 #[test]
-#[ignore = "a refused outgoing TCP connection is not reported to the B2BUA as a transport error (service loop / transport)"]
 fn a_refused_tcp_connection_fails_over_at_once() {
     let dir = peer_test("b2bua-failover-tcp-at-once");
     let dead = nobody(role::PBX);

@@ -56,6 +56,8 @@ pub struct Upstream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeConfig {
     pub interval: Duration,
+    /// How long a probe may go unanswered before it counts as a failure.
+    pub timeout: Duration,
     /// Consecutive failures after which an upstream is down.
     pub failures_before_down: u32,
     /// Consecutive successes after which a down upstream is up again.
@@ -66,6 +68,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
             failures_before_down: 2,
             successes_before_up: 1,
         }

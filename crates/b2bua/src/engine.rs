@@ -107,6 +107,8 @@ enum TimerRef {
     Call(u64),
     Binding(String),
     Probe(usize),
+    /// A probe's answer is due: an upstream that has not answered by then failed it.
+    ProbeTimeout(usize),
 }
 
 /// A deadline in the timer heap, ordered by time, then by insertion.
@@ -339,6 +341,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                     }
                 }
                 TimerRef::Probe(i) => self.probe(now, i),
+                TimerRef::ProbeTimeout(i) => self.probe_timeout(now, i),
             }
         }
     }
@@ -1931,7 +1934,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             u.next_probe = now + interval;
         }
         self.schedule(now + interval, TimerRef::Probe(i));
-        if self.upstreams.get(i).is_some_and(|u| u.probing) {
+        if self.upstreams.get(i).is_some_and(|u| u.probing.is_some()) {
             return;
         }
         let branch = self.ids.branch();
@@ -1952,10 +1955,27 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let Ok(m) = b.build_message() else {
             return;
         };
+        let key = self.new_client(now, Side::Core, dest, m, ClientCtx::Probe { upstream: i });
+        let due = now + self.cfg.probe.timeout;
         if let Some(u) = self.upstreams.get_mut(i) {
-            u.probing = true;
+            u.probing = key.map(|k| (k, due));
         }
-        self.new_client(now, Side::Core, dest, m, ClientCtx::Probe { upstream: i });
+        self.schedule(due, TimerRef::ProbeTimeout(i));
+    }
+
+    /// The probe went unanswered for `probe.timeout`: a failure. Its transaction is
+    /// abandoned, so a late answer does not count as well.
+    fn probe_timeout(&mut self, now: Instant, i: usize) {
+        // The timer may belong to an earlier probe that was answered; only the probe in
+        // flight, once due, counts.
+        let Some(u) = self.upstreams.get_mut(i) else {
+            return;
+        };
+        let Some((key, _)) = u.probing.take_if(|(_, due)| *due <= now) else {
+            return;
+        };
+        self.clients.remove(&key);
+        self.note_upstream(i, true);
     }
 
     fn probe_response(&mut self, i: usize, resp: &Message, failed: bool) {
@@ -1963,7 +1983,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             return;
         }
         if let Some(u) = self.upstreams.get_mut(i) {
-            u.probing = false;
+            u.probing = None;
         }
         self.note_upstream(i, failed);
     }

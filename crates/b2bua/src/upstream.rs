@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use palisade_sip::transaction::TransactionKey;
+
 use crate::config::{ProbeConfig, Upstream};
 
 /// The health of one upstream.
@@ -12,7 +14,8 @@ pub struct UpstreamState {
     failures: u32,
     successes: u32,
     pub(crate) next_probe: Instant,
-    pub(crate) probing: bool,
+    /// The transaction of the probe in flight, and when its answer is due.
+    pub(crate) probing: Option<(TransactionKey, Instant)>,
 }
 
 impl UpstreamState {
@@ -25,7 +28,7 @@ impl UpstreamState {
             failures: 0,
             successes: 0,
             next_probe: now,
-            probing: false,
+            probing: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! transports, on one task. The B2BUA is sans-IO, so this loop is all the glue there is:
 //! events in, the clock, messages out.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -115,6 +116,7 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
     c.timers = config.sip.timers.timer_config();
     c.probe = palisade_b2bua::config::ProbeConfig {
         interval: config.core.probe.interval,
+        timeout: config.core.probe.timeout,
         failures_before_down: config.core.probe.failures_before_down,
         successes_before_up: config.core.probe.successes_before_up,
     };
@@ -191,6 +193,7 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signal)?;
     let mut drain_until: Option<Instant> = None;
+    let mut outgoing = Outgoing::default();
     loop {
         let wait = engine
             .poll_timeout()
@@ -199,14 +202,14 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
             .min(Duration::from_secs(1));
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => handle(&mut engine, ev),
+                Some(ev) => handle(&mut engine, &mut outgoing, ev),
                 None => break,
             },
             _ = tokio::time::sleep(wait) => engine.handle_timeout(Instant::now()),
             _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
             _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
         }
-        flush(&mut engine, &transports);
+        flush(&mut engine, &transports, &mut outgoing);
         if let Some(deadline) = drain_until
             && (engine.calls() == 0 || Instant::now() >= deadline)
         {
@@ -224,7 +227,16 @@ fn start_drain(engine: &mut B2bua<FlowId>, config: &Config) -> Instant {
     Instant::now() + config.drain.deadline
 }
 
-fn handle(engine: &mut B2bua<FlowId>, ev: TransportEvent) {
+/// Connections Palisade opened toward an address (a PBX over TCP or TLS). When one closes,
+/// above all when it never opened (connection refused), the B2BUA hears of it as a
+/// transport error for that address, so its transactions fail over at once instead of
+/// waiting out their timers.
+#[derive(Debug, Default)]
+struct Outgoing {
+    by_flow: HashMap<FlowId, Destination<FlowId>>,
+}
+
+fn handle(engine: &mut B2bua<FlowId>, outgoing: &mut Outgoing, ev: TransportEvent) {
     let now = Instant::now();
     match ev {
         TransportEvent::Message { flow, message, .. } => engine.handle_inbound(
@@ -237,13 +249,18 @@ fn handle(engine: &mut B2bua<FlowId>, ev: TransportEvent) {
         TransportEvent::Malformed { flow, error, bytes } => {
             engine.handle_malformed(source(&flow), &bytes, &error)
         }
-        TransportEvent::FlowClosed(id) => engine.handle_flow_closed(&id),
+        TransportEvent::FlowClosed(id) => {
+            if let Some(dest) = outgoing.by_flow.remove(&id) {
+                engine.handle_transport_error(now, &dest);
+            }
+            engine.handle_flow_closed(&id);
+        }
         TransportEvent::KeepAlive(_) => {}
     }
 }
 
 /// Sends what the B2BUA produced and logs what it reported.
-fn flush(engine: &mut B2bua<FlowId>, transports: &Transports) {
+fn flush(engine: &mut B2bua<FlowId>, transports: &Transports, outgoing: &mut Outgoing) {
     loop {
         let mut failed = Vec::new();
         while let Some(Transmit {
@@ -252,9 +269,17 @@ fn flush(engine: &mut B2bua<FlowId>, transports: &Transports) {
             ..
         }) = engine.poll_transmit()
         {
-            if let Err(e) = transports.send(target(&destination), message.as_bytes().clone()) {
-                tracing::debug!(error = %e, remote = %destination.remote(), "send failed");
-                failed.push(destination);
+            match transports.send(target(&destination), message.as_bytes().clone()) {
+                Ok(flow) => {
+                    if matches!(destination, Destination::Address { protocol, .. } if protocol.is_stream())
+                    {
+                        outgoing.by_flow.entry(flow).or_insert(destination);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, remote = %destination.remote(), "send failed");
+                    failed.push(destination);
+                }
             }
         }
         while let Some(e) = engine.poll_event() {

@@ -65,15 +65,38 @@ fn probes_take_an_upstream_down_and_up() {
         .filter_map(|m| m.status())
         .collect();
     assert!(codes.contains(&503), "{codes:?}");
-    // The next probe succeeds.
-    w.advance(Duration::from_secs(10));
-    let probe = w
-        .take()
-        .into_iter()
-        .find(|t| t.message.method() == Some(&Method::Options))
+    // The next probe is answered at once, and the upstream is up again.
+    let probe = (0..40)
+        .find_map(|_| {
+            w.advance(Duration::from_millis(500));
+            w.take()
+                .into_iter()
+                .find(|t| t.message.method() == Some(&Method::Options))
+        })
         .expect("a probe");
     w.pbx_sends(reply(&probe.message, 200, None));
     assert!(w.b.upstreams()[0].up);
+}
+
+#[test]
+fn a_probe_answered_after_its_timeout_is_a_failure() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.failures_before_down = 1;
+    let mut w = World::with_config(cfg);
+    w.answer_probes = false;
+    let probe = (0..40)
+        .find_map(|_| {
+            w.advance(Duration::from_millis(500));
+            w.take()
+                .into_iter()
+                .find(|t| t.message.method() == Some(&Method::Options))
+        })
+        .expect("a probe");
+    w.advance(Duration::from_millis(2100));
+    assert!(!w.b.upstreams()[0].up, "down once the probe timed out");
+    // The late answer belongs to an abandoned probe: it does not bring the upstream up.
+    w.pbx_sends(reply(&probe.message, 200, None));
+    assert!(!w.b.upstreams()[0].up);
 }
 
 #[test]
@@ -92,4 +115,21 @@ fn a_408_from_the_pbx_itself_is_relayed_not_failed_over() {
     let to_phone: Vec<_> = sent.iter().filter_map(|t| t.message.status()).collect();
     assert!(to_phone.contains(&408), "{to_phone:?}");
     assert!(w.b.upstreams()[0].up);
+}
+
+#[test]
+fn an_answered_probe_is_not_failed_by_its_old_timeout() {
+    // Interval equal to the timeout: the next probe goes out the instant the previous
+    // one's timeout is due.
+    let mut cfg = config(&[PBX]);
+    cfg.probe.failures_before_down = 1;
+    cfg.probe.interval = Duration::from_secs(1);
+    cfg.probe.timeout = Duration::from_secs(1);
+    let mut w = World::with_config(cfg);
+    for _ in 0..5 {
+        w.advance(Duration::from_millis(250));
+        w.take();
+    }
+    assert!(w.b.upstreams()[0].up);
+    assert!(!has_event(&w, |e| matches!(e, Event::UpstreamDown { .. })));
 }
