@@ -100,8 +100,9 @@ echo
 echo "#### INVITE → 200 latency"
 echo
 echo "From SIPp's response-time trace (-trace_rtt) at the fixed rates: the time from sending"
-echo "the INVITE to receiving the 200, through the SBC and the uas. SIPp's clock counts whole"
-echo "milliseconds, so 0 means under 1 ms."
+echo "the INVITE to receiving the 200, through the SBC and the uas. SIPp's clock is coarse"
+echo "(whole milliseconds; on the recorded machine it moved in steps of 4 ms), so 0 means"
+echo "under one tick. The steps above give the latency near each SBC's limit."
 echo
 echo "| offered rate | Palisade p50 / p99 | Kamailio p50 / p99 |"
 echo "|---|---|---|"

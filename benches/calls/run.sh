@@ -14,7 +14,7 @@
 #      below 90% of the offered rate); a failing step is tried once more before it counts.
 #      UACS SIPp processes share the load, since one SIPp can be the limit.
 #   3. INVITE -> 200 latency p50/p99 from SIPp's response-time trace (-trace_rtt; SIPp's
-#      clock has 1 ms resolution, so "0" means under 1 ms).
+#      clock is coarse, whole milliseconds or worse, so "0" means under one tick).
 #
 # Topology, inside a network namespace of its own (only lo, deleted on exit by a trap):
 #   uac 127.0.0.31.. -> Palisade access 127.0.0.10:5060 | core 127.0.0.11:5060 -> uas 127.0.0.20:5060
