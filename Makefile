@@ -36,8 +36,19 @@ check-core:
 fuzz-smoke:
 	scripts/fuzz-smoke.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# Benchmarks: the criterion benchmarks (SIP parsing against rsip), then the call-setup
+# comparison with Kamailio (benches/calls/run.sh: needs root, it runs SIPp, Palisade and
+# Kamailio inside a network namespace of its own, and writes docs/benchmarks.md).
+# `make bench QUICK=1`: a short run of both, a few minutes; docs/benchmarks.md is left as is.
+QUICK ?= 0
 bench:
+	scripts/install-deps.sh
+ifeq ($(QUICK),1)
+	$(CARGO) bench -p palisade-benches --bench sip_parse -- --quick
+else
 	$(CARGO) bench -p palisade-benches
+endif
+	QUICK=$(QUICK) CARGO=$(CARGO) benches/calls/run.sh
 
 demo:
 	scripts/demo.sh
