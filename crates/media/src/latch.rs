@@ -11,7 +11,8 @@
 //! - [`LatchMode::Learn`]: the first packet from anywhere latches.
 //!
 //! Once latched, a packet is accepted only from the latched address and, for RTP, only
-//! with the pinned SSRC. Everything else is foreign and dropped. A new offer/answer
+//! with the pinned SSRC. RTCP latches on its own (its port differs behind NAT), but once
+//! RTP has latched, only from the RTP source's IP. Everything else is foreign and dropped. A new offer/answer
 //! ([`LegLatch::reset`]) re-arms latching.
 
 use std::net::{IpAddr, SocketAddr};
@@ -216,6 +217,7 @@ impl LegLatch {
         source: SocketAddr,
         ssrc: Option<u32>,
     ) -> Verdict {
+        let rtp_latched = self.rtp.latched;
         let slot = match component {
             Component::Rtp => &mut self.rtp,
             Component::Rtcp => &mut self.rtcp,
@@ -231,6 +233,14 @@ impl LegLatch {
         let Some(remote) = &self.remote else {
             return Verdict::Foreign;
         };
+        // An endpoint sends its RTCP from the host its RTP comes from: once RTP has
+        // latched, RTCP latches only from that IP (in either mode).
+        if component == Component::Rtcp
+            && let Some(rtp) = rtp_latched
+            && rtp.ip() != source.ip()
+        {
+            return Verdict::Foreign;
+        }
         let allowed = match self.mode {
             LatchMode::Strict => remote.allows(source.ip()),
             LatchMode::Learn => true,
@@ -397,6 +407,21 @@ mod tests {
         assert_eq!(
             leg.accept(RTP, sa("127.0.0.7:4100"), Some(9)),
             Verdict::Foreign
+        );
+    }
+
+    #[test]
+    fn rtcp_latches_only_from_the_rtp_host_once_rtp_latched() {
+        let mut leg = LegLatch::new(LatchMode::Learn);
+        leg.reset(Remote::new(sa("10.0.0.5:5004")));
+        leg.accept(RTP, sa("127.0.0.7:4000"), Some(7));
+        assert_eq!(
+            leg.accept(RTCP, sa("127.0.0.66:4001"), None),
+            Verdict::Foreign
+        );
+        assert_eq!(
+            leg.accept(RTCP, sa("127.0.0.7:4001"), None),
+            Verdict::Accept { latched: true }
         );
     }
 
