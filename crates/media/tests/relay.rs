@@ -2,6 +2,7 @@
 //!
 //! These tests bind 127.0.0.x addresses: run them inside a network namespace that holds
 //! only loopback (`ip netns exec NS cargo test`). Every wait is bounded by a timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::thread::sleep;
@@ -280,7 +281,7 @@ fn rtp_bleed_spraying_neither_receives_media_nor_moves_the_latch() {
         ];
         let spray = |round: u16| {
             for (k, to) in targets.iter().enumerate() {
-                attacker.send(&rtp(round * 4 + k as u16, 0, 0x666), *to);
+                attacker.send(&rtp(round * 4 + u16::try_from(k).unwrap(), 0, 0x666), *to);
                 attacker.send(&rtcp_rr(0x666), *to);
             }
         };
