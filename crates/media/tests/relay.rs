@@ -727,3 +727,9 @@ fn media_timeouts_count_from_the_last_packet_and_respect_hold() {
     let held = relay.media_timeouts(Instant::now() + Duration::from_secs(11), timeout, hold);
     assert!(held.iter().any(|t| t.session == s.id && t.on_hold));
 }
+
+#[test]
+fn the_relay_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Relay>();
+}
