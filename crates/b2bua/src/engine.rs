@@ -45,6 +45,9 @@ struct ServerEntry<F> {
     reply: Destination<F>,
     side: Side,
     ctx: ServerCtx,
+    /// The deadline the timer heap holds for this transaction, so that draining it again
+    /// does not push the same deadline twice.
+    armed: Option<Instant>,
 }
 
 /// A registration relayed to the PBX: what to remember until its response.
@@ -97,6 +100,8 @@ struct ClientEntry<F> {
     dest: Destination<F>,
     side: Side,
     ctx: ClientCtx<F>,
+    /// As [`ServerEntry::armed`].
+    armed: Option<Instant>,
 }
 
 /// Something with a deadline.
@@ -156,6 +161,10 @@ pub struct B2bua<F> {
     upstreams: Vec<UpstreamState>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
+    /// Ringing deadlines. Every call has one and they all lie `invite_timeout` ahead, so
+    /// a queue in arrival order is in deadline order: no heap needed for the most common
+    /// timer, and an answered call's entry costs a pop when it comes due.
+    ring_deadlines: VecDeque<(Instant, u64)>,
     outbox: VecDeque<Transmit<F>>,
     events: VecDeque<Event>,
     draining: bool,
@@ -196,6 +205,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             upstreams,
             timers: BinaryHeap::new(),
             timer_seq: 0,
+            ring_deadlines: VecDeque::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
@@ -218,7 +228,12 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
 
     /// When [`B2bua::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse(t)| t.at)
+        let heap = self.timers.peek().map(|Reverse(t)| t.at);
+        let ring = self.ring_deadlines.front().map(|(t, _)| *t);
+        match (heap, ring) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Active calls.
@@ -310,29 +325,52 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
 
     /// Handles every deadline up to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.ring_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.ring_deadlines.pop_front();
+            if self
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.ring_deadline.is_some())
+            {
+                self.call_timer(now, id);
+            }
+        }
         while let Some(Reverse(t)) = self.timers.peek() {
             if t.at > now {
                 break;
             }
-            let Some(Reverse(Timer { what, .. })) = self.timers.pop() else {
+            let Some(Reverse(Timer { what, at, .. })) = self.timers.pop() else {
                 break;
             };
             match what {
                 TimerRef::Server(key) => {
-                    if let Some(e) = self.servers.get_mut(&key)
-                        && e.txn.poll_timeout().is_some_and(|t| t <= now)
-                    {
-                        e.txn.on_timeout(now);
+                    let due = self.servers.get_mut(&key).is_some_and(|e| {
+                        fire(&mut e.armed, at) && {
+                            if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                                e.txn.on_timeout(now);
+                            }
+                            true
+                        }
+                    });
+                    if due {
+                        self.drain_server(now, &key);
                     }
-                    self.drain_server(now, &key);
                 }
                 TimerRef::Client(key) => {
-                    if let Some(e) = self.clients.get_mut(&key)
-                        && e.txn.poll_timeout().is_some_and(|t| t <= now)
-                    {
-                        e.txn.on_timeout(now);
+                    let due = self.clients.get_mut(&key).is_some_and(|e| {
+                        fire(&mut e.armed, at) && {
+                            if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                                e.txn.on_timeout(now);
+                            }
+                            true
+                        }
+                    });
+                    if due {
+                        self.drain_client(now, &key);
                     }
-                    self.drain_client(now, &key);
                 }
                 TimerRef::Call(id) => self.call_timer(now, id),
                 TimerRef::Binding(token) => {
@@ -407,6 +445,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 reply: inbound.source.reply_destination(),
                 side: inbound.source.side,
                 ctx,
+                armed: None,
             },
         );
         if let Some(alias) = invite_ack {
@@ -467,15 +506,15 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 _ => {}
             }
         }
-        let next = e.txn.poll_timeout();
+        let arm = rearm(&mut e.armed, e.txn.poll_timeout(), now);
         let (side, reply, ctx) = (e.side, e.reply.clone(), e.ctx.clone());
         for m in out {
             self.emit(side, reply.clone(), m);
         }
         if terminated {
             self.servers.remove(key);
-        } else if let Some(t) = next {
-            self.schedule(t.max(now), TimerRef::Server(key.clone()));
+        } else if let Some(t) = arm {
+            self.schedule(t, TimerRef::Server(key.clone()));
         }
         for ack in acks {
             if let ServerCtx::CallStart { call } | ServerCtx::InDialog { call } = ctx {
@@ -502,6 +541,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 dest,
                 side,
                 ctx,
+                armed: None,
             },
         );
         self.drain_client(now, &key);
@@ -520,7 +560,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         while let Some(ev) = e.txn.poll_event() {
             events.push(ev);
         }
-        let next = e.txn.poll_timeout();
+        let arm = rearm(&mut e.armed, e.txn.poll_timeout(), now);
         let (side, dest, ctx) = (e.side, e.dest.clone(), e.ctx.clone());
         let request = e.txn.request().clone();
         for m in out {
@@ -546,8 +586,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
         if terminated {
             self.clients.remove(key);
-        } else if let Some(t) = next {
-            self.schedule(t.max(now), TimerRef::Client(key.clone()));
+        } else if let Some(t) = arm {
+            self.schedule(t, TimerRef::Client(key.clone()));
         }
     }
 
@@ -1115,7 +1155,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         };
         let mut call = Call::new(id, leg0, leg1, req.clone(), skey.clone(), upstream);
         call.ring_deadline = Some(now + self.cfg.invite_timeout);
-        self.schedule(now + self.cfg.invite_timeout, TimerRef::Call(id));
+        self.ring_deadlines
+            .push_back((now + self.cfg.invite_timeout, id));
         self.index_leg(&call, 0);
         self.index_leg(&call, 1);
         self.calls.insert(id, call);
@@ -1986,6 +2027,29 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             u.probing = None;
         }
         self.note_upstream(i, failed);
+    }
+}
+
+/// Whether a transaction's next deadline must go into the timer heap: only when it is
+/// earlier than the one already there. A later heap entry left behind is recognised as
+/// stale when it pops (see [`fire`]).
+fn rearm(armed: &mut Option<Instant>, next: Option<Instant>, now: Instant) -> Option<Instant> {
+    let next = next?.max(now);
+    if armed.is_some_and(|a| a <= next) {
+        return None;
+    }
+    *armed = Some(next);
+    Some(next)
+}
+
+/// A heap entry for a transaction popped at `at`: true when it is the armed deadline,
+/// false for an entry an earlier deadline replaced (or a duplicate of one already fired).
+fn fire(armed: &mut Option<Instant>, at: Instant) -> bool {
+    if *armed == Some(at) {
+        *armed = None;
+        true
+    } else {
+        false
     }
 }
 
