@@ -1382,7 +1382,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 b.header(HeaderName::RecordRoute, h.value);
             }
         }
+        let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(resp, &mut b, self.agents(leg.side));
+        copy_referral(resp, &mut b, refer_addr, refer_proto);
         copy_body(resp, &mut b);
         b.build_message().ok()
     }
@@ -1882,10 +1884,19 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         }
         let toward = e.side;
         let req = e.txn.request().clone();
+        // As `referral_target`: Palisade itself toward the phone, the sender toward the core.
+        let protocol = e.reply.protocol();
+        let refer_addr = match toward {
+            Side::Access => self.side_addrs(Side::Access).contact_addr(protocol),
+            Side::Core => Some(e.reply.remote()),
+        };
         let tag = self.ids.tag();
         let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
         let mut b = response_with_reason(&req, code, reason, Some(&tag));
         copy_headers(resp, &mut b, self.agents(toward));
+        if let Some(addr) = refer_addr {
+            copy_referral(resp, &mut b, addr, protocol);
+        }
         copy_body(resp, &mut b);
         if let Ok(m) = b.build_message() {
             self.respond(now, server, m);

@@ -52,17 +52,13 @@ const CROSSING_OTHERS: &[&str] = &[
     "Call-Info",
     "Content-Disposition",
     "Content-Language",
-    "Diversion",
     "In-Reply-To",
     "Organization",
-    "P-Asserted-Identity",
-    "P-Preferred-Identity",
     "Priority",
     "Privacy",
     "Reason",
     "Replaces",
     "Subscription-State",
-    "History-Info",
     "Recv-Info",
     "Info-Package",
     "Identity",
@@ -130,7 +126,20 @@ pub(crate) fn copy_referral(
             }
         }
     }
+    // Identity headers name a user at a host; the user crosses, the host is the one the
+    // receiving side already talks to. (History-Info, a list of the core's internal
+    // retargets, does not cross at all.)
+    for name in IDENTITY {
+        for h in src.headers_by_raw_name(name) {
+            if let Some(v) = rehost(h.value, addr, protocol) {
+                out.raw_header(name, v);
+            }
+        }
+    }
 }
+
+/// Identity headers that carry a name-addr whose host must not cross (RFC 3325, 5806).
+const IDENTITY: [&str; 3] = ["P-Asserted-Identity", "P-Preferred-Identity", "Diversion"];
 
 /// A name-addr whose SIP URI now points at `addr`.
 pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Option<String> {

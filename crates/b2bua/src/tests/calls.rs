@@ -493,3 +493,36 @@ fn a_refer_from_the_phone_names_the_pbx() {
         Some(&b"<sip:1003@127.0.0.1:5080>"[..])
     );
 }
+
+#[test]
+fn identity_headers_keep_the_user_and_lose_the_core_host() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-pai", "z9hG4bKpai"));
+    let invite = w.one_sent_to(Side::Core);
+    let ok = {
+        let mut b = palisade_sip::edit::response_to(&invite, 200, Some("pbxpai"));
+        b.header(HeaderName::Contact, "<sip:pbx-internal@127.0.0.1:5080>");
+        b.raw_header(
+            "P-Asserted-Identity",
+            "\"Bob\" <sip:1002@10.20.30.40;user=phone>",
+        );
+        b.raw_header("History-Info", "<sip:1002@10.20.30.40>;index=1");
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(ok);
+    let to_phone = w.one_sent_to(Side::Access);
+    let pai = to_phone
+        .headers_by_raw_name("P-Asserted-Identity")
+        .next()
+        .unwrap();
+    assert_eq!(
+        pai.value,
+        b"\"Bob\" <sip:1002@203.0.113.10:5060;user=phone>"
+    );
+    assert!(
+        to_phone
+            .headers_by_raw_name("History-Info")
+            .next()
+            .is_none()
+    );
+}
