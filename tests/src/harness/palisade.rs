@@ -42,10 +42,19 @@ pub struct PalisadeBuilder {
     failures_before_down: Option<u32>,
     t1: Option<String>,
     invite_timeout: Option<String>,
+    /// Certificate and key of a core-side TLS listener, and the CA TLS upstreams use.
+    core_tls: Option<(PathBuf, PathBuf, PathBuf)>,
     extra: Vec<String>,
 }
 
 impl PalisadeBuilder {
+    /// Also listen for TLS on the core side with this certificate and key, and trust
+    /// `upstream_ca` for `;transport=tls` upstreams.
+    pub fn core_tls(mut self, cert: &Path, key: &Path, upstream_ca: &Path) -> PalisadeBuilder {
+        self.core_tls = Some((cert.to_owned(), key.to_owned(), upstream_ca.to_owned()));
+        self
+    }
+
     /// The peer's name (log files `<name>.stdout`, `<name>.stderr`); `palisade` by default.
     pub fn name(mut self, name: &str) -> PalisadeBuilder {
         name.clone_into(&mut self.name);
@@ -104,7 +113,13 @@ impl PalisadeBuilder {
         self
     }
 
-    fn config(&self, access_port: u16, core_port: u16, media: (u16, u16), admin: u16) -> String {
+    fn config(
+        &self,
+        access_port: u16,
+        (core_port, core_tls_port): (u16, u16),
+        media: (u16, u16),
+        admin: u16,
+    ) -> String {
         let listen = |ip: Ipv4Addr, port: u16, tcp: bool| {
             let mut v = vec![format!("\"udp:{ip}:{port}\"")];
             if tcp {
@@ -112,6 +127,17 @@ impl PalisadeBuilder {
             }
             v.join(", ")
         };
+        let mut core_listen = listen(self.core_ip, core_port, self.core_tcp);
+        let mut core_tls = String::new();
+        if let Some((cert, key, ca)) = &self.core_tls {
+            core_listen.push_str(&format!(", \"tls:{}:{core_tls_port}\"", self.core_ip));
+            core_tls = format!(
+                "  tls: {{ cert: \"{}\", key: \"{}\" }}\n  upstream_ca: \"{}\"\n",
+                cert.display(),
+                key.display(),
+                ca.display()
+            );
+        }
         let upstreams = self
             .upstreams
             .iter()
@@ -127,12 +153,12 @@ impl PalisadeBuilder {
         }
         let mut yaml = format!(
             "access:\n  listen: [{}]\n\
-             core:\n  listen: [{}]\n  upstream: [{upstreams}]\n{probe}\
+             core:\n  listen: [{}]\n{core_tls}  upstream: [{upstreams}]\n{probe}\
              media:\n  ports: \"{}-{}\"\n\
              admin:\n  listen: \"{}:{admin}\"\n\
              log:\n  level: \"info,palisade=debug,palisade_b2bua=debug,palisade_transport=debug\"\n",
             listen(self.access_ip, access_port, self.access_tcp),
-            listen(self.core_ip, core_port, self.core_tcp),
+            core_listen,
             media.0,
             media.1,
             self.access_ip,
@@ -169,7 +195,8 @@ impl PalisadeBuilder {
         };
         let media = (low, low + 7);
         let config = dir.join(&format!("{}.yaml", self.name));
-        let text = self.config(access_port, core_port, media, admin_port);
+        let core_tls_port = ports::free_port(self.core_ip);
+        let text = self.config(access_port, (core_port, core_tls_port), media, admin_port);
         std::fs::write(&config, &text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
 
         let mut cmd = Command::new(&binary);
@@ -233,6 +260,7 @@ impl Palisade {
             failures_before_down: None,
             t1: None,
             invite_timeout: None,
+            core_tls: None,
             extra: Vec::new(),
         }
     }
