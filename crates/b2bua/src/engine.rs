@@ -168,6 +168,8 @@ pub struct B2bua<F> {
     outbox: VecDeque<Transmit<F>>,
     events: VecDeque<Event>,
     draining: bool,
+    /// Set by the IO layer while its input queue is too long: new calls get 503.
+    overloaded: bool,
 }
 
 /// Max-Forwards for a request relayed from one that had `incoming`.
@@ -209,6 +211,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
+            overloaded: false,
         };
         for i in 0..me.upstreams.len() {
             me.schedule(now, TimerRef::Probe(i));
@@ -259,6 +262,13 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     /// Stops taking new calls; calls in progress go on.
     pub fn drain(&mut self) {
         self.draining = true;
+    }
+
+    /// Whether Palisade is behind on its input: while it is, new calls are refused with 503
+    /// and Retry-After, and everything else (responses, in-dialog requests, registrations)
+    /// is still handled, so calls in progress survive an overload.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
     }
 
     fn schedule(&mut self, at: Instant, what: TimerRef) {
@@ -1107,7 +1117,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     // ----- calls -------------------------------------------------------------------
 
     fn start_call(&mut self, now: Instant, inbound: &Inbound<F>) {
-        if self.draining || self.calls.len() >= self.cfg.max_calls {
+        if self.draining || self.overloaded || self.calls.len() >= self.cfg.max_calls {
             if let Some(k) = self.new_server(now, inbound, ServerCtx::Local) {
                 self.respond_code(now, &k, 503);
             }

@@ -836,6 +836,13 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                     1,
                     1_000_000,
                 ),
+                overload_queue: ctx.count(
+                    &c.overload_queue,
+                    "calls.overload_queue",
+                    dc.overload_queue,
+                    10,
+                    100_000,
+                ),
                 invite_timeout: ctx.duration(
                     &c.invite_timeout,
                     "calls.invite_timeout",

@@ -137,6 +137,7 @@ fn every_key_is_documented() {
         "transport.tcp.message_timeout",
         "transport.tcp.tls_handshake_timeout",
         "calls.max_active",
+        "calls.overload_queue",
         "calls.invite_timeout",
         "calls.session_timer.default_interval",
         "calls.session_timer.min_se",

@@ -194,6 +194,7 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signal)?;
     let mut drain_until: Option<Instant> = None;
     let mut outgoing = Outgoing::default();
+    let overload_queue = config.calls.overload_queue as usize;
     loop {
         let wait = engine
             .poll_timeout()
@@ -202,7 +203,10 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
             .min(Duration::from_secs(1));
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => handle(&mut engine, &mut outgoing, ev),
+                Some(ev) => {
+                    engine.set_overloaded(events.len() > overload_queue);
+                    handle(&mut engine, &mut outgoing, ev);
+                }
                 None => break,
             },
             _ = tokio::time::sleep(wait) => engine.handle_timeout(Instant::now()),

@@ -526,3 +526,21 @@ fn identity_headers_keep_the_user_and_lose_the_core_host() {
             .is_none()
     );
 }
+
+#[test]
+fn overloaded_new_calls_get_503_while_calls_in_progress_go_on() {
+    let mut w = World::new(&[PBX]);
+    let (invite, ok) = establish(&mut w);
+    w.b.set_overloaded(true);
+    w.phone_sends(phone_invite("phone-call-o", "z9hG4bKo2"));
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(503));
+    assert!(r.header(HeaderName::RetryAfter).is_some());
+    // The established call still hangs up normally.
+    w.phone_sends(phone_in_dialog("BYE", 2, &ok, "z9hG4bKo3"));
+    let bye = w.one_sent_to(Side::Core);
+    assert_eq!(bye.call_id().unwrap(), invite.call_id().unwrap());
+    w.b.set_overloaded(false);
+    w.phone_sends(phone_invite("phone-call-o2", "z9hG4bKo4"));
+    assert_eq!(w.one_sent_to(Side::Core).method(), Some(&Method::Invite));
+}
