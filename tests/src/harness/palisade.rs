@@ -42,6 +42,7 @@ pub struct PalisadeBuilder {
     failures_before_down: Option<u32>,
     t1: Option<String>,
     invite_timeout: Option<String>,
+    media_timeout: Option<String>,
     extra: Vec<String>,
 }
 
@@ -98,6 +99,12 @@ impl PalisadeBuilder {
         self
     }
 
+    /// `media.timeout`: how long an answered call may go without RTP.
+    pub fn media_timeout(mut self, t: &str) -> PalisadeBuilder {
+        self.media_timeout = Some(t.to_owned());
+        self
+    }
+
     /// Appends a top-level YAML section, written as is.
     pub fn yaml(mut self, section: &str) -> PalisadeBuilder {
         self.extra.push(section.to_owned());
@@ -128,13 +135,17 @@ impl PalisadeBuilder {
         let mut yaml = format!(
             "access:\n  listen: [{}]\n\
              core:\n  listen: [{}]\n  upstream: [{upstreams}]\n{probe}\
-             media:\n  ports: \"{}-{}\"\n\
+             media:\n  ports: \"{}-{}\"\n{}\
              admin:\n  listen: \"{}:{admin}\"\n\
              log:\n  level: \"info,palisade=debug,palisade_b2bua=debug,palisade_transport=debug\"\n",
             listen(self.access_ip, access_port, self.access_tcp),
             listen(self.core_ip, core_port, self.core_tcp),
             media.0,
             media.1,
+            self.media_timeout
+                .as_ref()
+                .map(|t| format!("  timeout: {t}\n"))
+                .unwrap_or_default(),
             self.access_ip,
         );
         if let Some(t1) = &self.t1 {
@@ -233,6 +244,7 @@ impl Palisade {
             failures_before_down: None,
             t1: None,
             invite_timeout: None,
+            media_timeout: None,
             extra: Vec::new(),
         }
     }
