@@ -215,9 +215,8 @@ fn params(text: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The head (start line and header fields) of a captured message. Bodies are left out of
-/// the topology checks: the SDP still carries the peers' media addresses until the media
-/// relay rewrites it (a later issue), and is checked there.
+/// The head (start line and header fields) of a captured message, where the dialog and
+/// transaction identifiers are collected from.
 fn head(p: &Packet) -> String {
     let text = p.text();
     text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
@@ -225,7 +224,9 @@ fn head(p: &Packet) -> String {
 
 /// Nothing sent to the phones names the core side (Palisade's core listener, the PBX's
 /// address and port), or carries a Call-ID, tag, branch or Record-Route of the core side;
-/// nothing sent to the PBX names a phone's address.
+/// nothing sent to the PBX names a phone's address. Bodies included: the media relay
+/// rewrites the SDP, so a phone sees only Palisade's access address as the media address
+/// of the other side, and the PBX only Palisade's core address.
 #[test]
 fn topology_is_hidden_on_the_wire() {
     let dir = peer_test("b2bua-topology");
@@ -312,9 +313,39 @@ fn topology_is_hidden_on_the_wire() {
     assert!(core_ids.len() >= 20, "{core_ids:?}");
     assert!(phone_ids.len() >= 12, "{phone_ids:?}");
 
+    // The calls' SDP crossed, rewritten.
+    let sdp_to_phones = to_phones
+        .iter()
+        .filter(|p| p.text().contains("\r\nm=audio "))
+        .count();
+    let sdp_to_pbx = to_pbx
+        .iter()
+        .filter(|p| p.text().contains("\r\nm=audio "))
+        .count();
+    assert!(
+        sdp_to_phones >= 2 && sdp_to_pbx >= 2,
+        "{sdp_to_phones} {sdp_to_pbx}"
+    );
+    for p in to_phones
+        .iter()
+        .filter(|p| p.text().contains("\r\nm=audio "))
+    {
+        assert!(
+            p.text().contains(&format!("c=IN IP4 {ACCESS}\r\n")),
+            "{}",
+            p.text()
+        );
+    }
+    for p in to_pbx.iter().filter(|p| p.text().contains("\r\nm=audio ")) {
+        assert!(
+            p.text().contains(&format!("c=IN IP4 {CORE}\r\n")),
+            "{}",
+            p.text()
+        );
+    }
     let mut leaks = Vec::new();
     for p in &to_phones {
-        let h = head(p);
+        let h = p.text();
         for id in &core_ids {
             if h.contains(id.as_str()) {
                 leaks.push(format!("{id:?} toward {}:\n{h}", p.dst));
@@ -322,7 +353,7 @@ fn topology_is_hidden_on_the_wire() {
         }
     }
     for p in &to_pbx {
-        let h = head(p);
+        let h = p.text();
         for id in &phone_ids {
             if h.contains(id.as_str()) {
                 leaks.push(format!("{id:?} toward the PBX:\n{h}"));

@@ -6,6 +6,7 @@ use palisade_sip::Message;
 use palisade_sip::transaction::TransactionKey;
 
 use crate::leg::Leg;
+use crate::media::CallMedia;
 
 /// Where a call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub(crate) struct Call<F> {
     /// taken as cancelled (RFC 3261 §9.1, 64 × T1).
     pub(crate) cancel_deadline: Option<Instant>,
     pub(crate) session_deadline: Option<Instant>,
+    /// The call's media session in the relay.
+    pub(crate) media: CallMedia,
 }
 
 impl<F> Call<F> {
@@ -104,6 +107,7 @@ impl<F> Call<F> {
             ring_deadline: None,
             cancel_deadline: None,
             session_deadline: None,
+            media: CallMedia::default(),
         }
     }
 }

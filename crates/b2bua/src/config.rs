@@ -34,6 +34,17 @@ impl SideAddrs {
         })
     }
 
+    /// The bound address of the listener for `protocol` (else the first listener): where
+    /// media sockets are bound on this side. Unlike [`Self::contact_addr`], never the
+    /// advertised address.
+    pub fn bound_addr(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .or_else(|| self.listeners.first())
+            .map(|(_, a)| *a)
+    }
+
     /// `host:port` text for a socket address, bracketing IPv6.
     pub fn host_port(addr: SocketAddr) -> String {
         match addr {

@@ -7,10 +7,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use palisade_sip::edit::{Builder, response_to, response_with_reason};
 use palisade_sip::headers::{ContactValue, NameAddr};
+use palisade_sip::sdp::{Sdp, SdpLimits};
 use palisade_sip::transaction::{Reliability, TransactionKey, TransactionTable, TuEvent};
 use palisade_sip::validate::{check_request, check_response};
 use palisade_sip::{HeaderName, Message, Method, Verdict};
@@ -20,6 +24,7 @@ use crate::config::{B2buaConfig, SideAddrs};
 use crate::event::Event;
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
+use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
 use crate::registrar::{Binding, Registrar};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::txn::{ClientTxn, ServerTxn};
@@ -147,10 +152,11 @@ impl Ord for Timer {
 /// Identifies a dialog from Palisade's side: side, Call-ID and our tag.
 type DialogKey = (Side, String, String);
 
-/// The B2BUA. `F` is the IO layer's flow handle.
+/// The B2BUA. `F` is the IO layer's flow handle, `M` the media relay it anchors SDP at.
 #[derive(Debug)]
-pub struct B2bua<F> {
+pub struct B2bua<F, M = NoMedia> {
     cfg: B2buaConfig,
+    media: M,
     ids: IdGen,
     servers: TransactionTable<ServerEntry<F>>,
     clients: TransactionTable<ClientEntry<F>>,
@@ -185,10 +191,17 @@ fn reliability(p: Protocol) -> Reliability {
     }
 }
 
-impl<F: Clone + std::fmt::Debug> B2bua<F> {
-    /// A B2BUA. `seed` must be secret and random: every tag, branch and Call-ID Palisade
-    /// writes is derived from it.
+impl<F: Clone + std::fmt::Debug> B2bua<F, NoMedia> {
+    /// A B2BUA without a media relay: SDP crosses unchanged. `seed` must be secret and
+    /// random: every tag, branch and Call-ID Palisade writes is derived from it.
     pub fn new(cfg: B2buaConfig, seed: [u8; 32], now: Instant) -> Self {
+        Self::with_media(cfg, seed, now, NoMedia)
+    }
+}
+
+impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
+    /// A B2BUA that anchors every call's media at `media`.
+    pub fn with_media(cfg: B2buaConfig, seed: [u8; 32], now: Instant, media: M) -> Self {
         let upstreams = cfg
             .upstreams
             .iter()
@@ -197,6 +210,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             .collect::<Vec<_>>();
         let mut me = Self {
             cfg,
+            media,
             ids: IdGen::new(seed),
             servers: TransactionTable::new(),
             clients: TransactionTable::new(),
@@ -237,6 +251,16 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The media relay.
+    pub fn media(&self) -> &M {
+        &self.media
+    }
+
+    /// The media relay, for the IO layer to poll (media timeouts).
+    pub fn media_mut(&mut self) -> &mut M {
+        &mut self.media
     }
 
     /// Active calls.
@@ -391,6 +415,18 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 TimerRef::Probe(i) => self.probe(now, i),
                 TimerRef::ProbeTimeout(i) => self.probe_timeout(now, i),
             }
+        }
+    }
+
+    /// The media relay saw no packets on call `id` for longer than its timeout: an
+    /// established call is ended with BYE on both legs. A call still ringing is left be.
+    pub fn handle_media_timeout(&mut self, now: Instant, id: u64) {
+        let established = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| matches!(c.state, CallState::Answered | CallState::Confirmed));
+        if established {
+            self.hang_up(now, id, "media timeout");
         }
     }
 
@@ -1212,7 +1248,18 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(&req, &mut b, self.agents(side));
         copy_referral(&req, &mut b, refer_addr, refer_proto);
-        copy_body(&req, &mut b);
+        if let Err(e) = self.put_body(id, 0, &req, &mut b) {
+            let (code, why) = match e {
+                BodyError::Media(_) => (503, "no media ports"),
+                BodyError::Invalid => (488, "unreadable SDP"),
+            };
+            if let Some(skey) = self.calls.get(&id).map(|c| c.leg0_start.clone()) {
+                let tag = self.leg0_tag(id);
+                self.respond_code_tagged(now, &skey, code, tag);
+            }
+            self.end_call(now, id, why);
+            return;
+        }
         let Ok(msg) = b.build_message() else {
             return;
         };
@@ -1235,7 +1282,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         if call.state == CallState::Ended {
             // Leg 0 is gone: a late 2xx is answered with ACK and BYE, a failure ends it.
             if (200..300).contains(&code) {
-                self.ack_and_bye_leg1(now, id, &resp);
+                self.ack_and_bye_leg1(now, id, &resp, "cancelled after answer");
             } else if code < 200 && call.cancel == CancelState::Pending {
                 self.send_cancel(now, id);
             } else if code >= 300 {
@@ -1284,7 +1331,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
                 return;
             }
             let (first, skey) = (call.first_request.clone(), call.leg0_start.clone());
-            if let Some(m) = self.relay_response(id, 0, &first, &resp) {
+            // A provisional whose SDP the relay cannot take is not relayed.
+            if let Ok(Some(m)) = self.relay_response(id, 0, &first, &resp) {
                 self.respond(now, &skey, m);
             }
             return;
@@ -1303,7 +1351,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             }
             if call.cancel != CancelState::None {
                 // CANCEL crossed the 2xx: the caller is gone, close leg 1.
-                self.ack_and_bye_leg1(now, id, &resp);
+                self.ack_and_bye_leg1(now, id, &resp, "cancelled after answer");
                 return;
             }
             let first = call.first_request.clone();
@@ -1315,10 +1363,22 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             };
             call.ring_deadline = None;
             call.leg1_invite_cseq = Some(call.legs[1].local_cseq);
-            self.events.push_back(Event::CallAnswered { call: id });
-            let Some(m) = self.relay_response(id, 0, &first, &resp) else {
-                return;
+            let m = match self.relay_response(id, 0, &first, &resp) {
+                Ok(Some(m)) => m,
+                Ok(None) => return,
+                Err(_) => {
+                    // A late offer the relay has no ports for: the caller gets 503 and
+                    // the callee's answered leg is closed.
+                    let skey = call_leg0_start(&self.calls, id);
+                    let tag = self.leg0_tag(id);
+                    if let Some(k) = skey {
+                        self.respond_code_tagged(now, &k, 503, tag);
+                    }
+                    self.ack_and_bye_leg1(now, id, &resp, "no media ports");
+                    return;
+                }
             };
+            self.events.push_back(Event::CallAnswered { call: id });
             if let Some(c) = self.calls.get(&id) {
                 let k = c.leg0_start.clone();
                 self.respond(now, &k, m.clone());
@@ -1334,7 +1394,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         // 3xx-6xx: the call failed.
         let first = call.first_request.clone();
         let skey = call.leg0_start.clone();
-        if let Some(m) = self.relay_response(id, 0, &first, &resp) {
+        if let Ok(Some(m)) = self.relay_response(id, 0, &first, &resp) {
             self.respond(now, &skey, m);
         }
         self.end_call(now, id, "rejected");
@@ -1368,20 +1428,24 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     }
 
     /// Builds a response for leg `to_leg` of a call from a response that arrived on the
-    /// other leg, for the request `req` that leg `to_leg` sent us.
+    /// other leg, for the request `req` that leg `to_leg` sent us. `Err` when its SDP could
+    /// not be anchored at the relay.
     fn relay_response(
         &mut self,
         id: u64,
         to_leg: usize,
         req: &Message,
         resp: &Message,
-    ) -> Option<Message> {
-        let call = self.calls.get(&id)?;
+    ) -> Result<Option<Message>, BodyError> {
+        let Some(call) = self.calls.get(&id) else {
+            return Ok(None);
+        };
         let leg = &call.legs[to_leg];
-        let code = resp.status()?;
+        let (Some(code), Some(method)) = (resp.status(), req.method()) else {
+            return Ok(None);
+        };
         let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
         let mut b = response_with_reason(req, code, reason, Some(&leg.local_tag));
-        let method = req.method()?;
         if code > 100 && code < 300 && carries_contact(method) {
             b.header(
                 HeaderName::Contact,
@@ -1395,8 +1459,83 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(resp, &mut b, self.agents(leg.side));
         copy_referral(resp, &mut b, refer_addr, refer_proto);
-        copy_body(resp, &mut b);
-        b.build_message().ok()
+        self.put_body(id, 1 - to_leg, resp, &mut b)?;
+        Ok(b.build_message().ok())
+    }
+
+    /// Sets the body of a message going to the other leg from `src`, which came from leg
+    /// `from` of call `id`: SDP anchored at the relay, anything else as it is.
+    fn put_body(
+        &mut self,
+        id: u64,
+        from: usize,
+        src: &Message,
+        b: &mut Builder,
+    ) -> Result<(), BodyError> {
+        match self.media_body(id, from, src)? {
+            // Content-Type was copied with the headers; only the bytes are set here.
+            Some(body) => {
+                b.raw_body(body);
+            }
+            None => copy_body(src, b),
+        }
+        Ok(())
+    }
+
+    /// The SDP of `src` (from leg `from` of call `id`) rewritten for the other leg, after
+    /// the relay has heard what it says: a session opened at the first SDP, a stream
+    /// added for each new m-line, each stream's remote and the hold state of leg `from`.
+    /// `None` when there is no SDP or no relay: the body crosses as it is.
+    fn media_body(
+        &mut self,
+        id: u64,
+        from: usize,
+        src: &Message,
+    ) -> Result<Option<Bytes>, BodyError> {
+        if !self.media.enabled() || !has_sdp(src) {
+            return Ok(None);
+        }
+        let sdp = Sdp::parse(src.body(), &SdpLimits::default())?;
+        let Some(call) = self.calls.get(&id) else {
+            return Ok(None);
+        };
+        let to = 1 - from;
+        let source = call.legs[from].destination.remote().ip();
+        let mut bind = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); 2];
+        let mut advertised = bind;
+        for (i, leg) in call.legs.iter().enumerate() {
+            let addrs = self.side_addrs(leg.side);
+            bind[i] = addrs
+                .bound_addr(leg.destination.protocol())
+                .map_or(leg.local_addr.ip(), |a| a.ip());
+            advertised[i] = leg.local_addr.ip();
+        }
+        let (open, mut ports) = (call.media.open, call.media.ports.clone());
+        if !open {
+            ports = self.media.open(id, sdp.media_count(), bind)?;
+        }
+        let mut added = Ok(());
+        while ports.len() < sdp.media_count() {
+            match self.media.add_stream(id) {
+                Ok(p) => ports.push(p),
+                Err(e) => {
+                    added = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.media.open = true;
+            call.media.ports.clone_from(&ports);
+        }
+        added?;
+        for m in sdp.media_sections() {
+            if let Some(r) = remote_of(&m, source) {
+                self.media.remote(id, from, m.index(), r);
+            }
+        }
+        self.media.hold(id, from, on_hold(&sdp));
+        Ok(Some(rewrite(&sdp, advertised[to], &ports, to)?))
     }
 
     /// Starts retransmitting a 2xx to an INVITE on leg `leg` until its ACK (RFC 3261
@@ -1584,7 +1723,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     }
 
     /// Leg 1 answered after the call was abandoned: ACK and BYE it.
-    fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message) {
+    fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message, why: &'static str) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1599,7 +1738,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             self.emit(side, dest, ack);
         }
         self.send_bye(now, id, 1);
-        self.end_call(now, id, "cancelled after answer");
+        self.end_call(now, id, why);
     }
 
     fn ack_on(
@@ -1615,7 +1754,8 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let mut b = l.request(&Method::Ack, &l.remote_target, cseq, &branch, 70);
         if let Some(src) = body_from {
             copy_headers(src, &mut b, self.agents(l.side));
-            copy_body(src, &mut b);
+            // An answer the relay cannot take leaves the ACK without it.
+            let _ = self.put_body(id, 1 - leg, src, &mut b);
         }
         b.build_message().ok()
     }
@@ -1647,6 +1787,9 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
     /// Forgets a call. Transactions still running finish on their own.
     fn end_call(&mut self, _now: Instant, id: u64, why: &'static str) {
         if let Some(call) = self.calls.remove(&id) {
+            if call.media.open {
+                self.media.close(id);
+            }
             self.unindex_leg(&call, 0);
             self.unindex_leg(&call, 1);
             self.events.push_back(Event::CallEnded { call: id, why });
@@ -1750,7 +1893,11 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
         let (refer_addr, refer_proto) = referral_target(l);
         copy_headers(msg, &mut b, self.agents(side));
         copy_referral(msg, &mut b, refer_addr, refer_proto);
-        copy_body(msg, &mut b);
+        if self.put_body(id, from_leg, msg, &mut b).is_err() {
+            // No ports for a new stream, or an offer that cannot be read.
+            self.respond_code(now, &skey, 488);
+            return;
+        }
         let Ok(out) = b.build_message() else {
             self.respond_code(now, &skey, 500);
             return;
@@ -1948,8 +2095,13 @@ impl<F: Clone + std::fmt::Debug> B2bua<F> {
             // The other leg's 2xx is ACKed when this leg's ACK arrives.
             call.pending_ack[other] = request.cseq().ok().map(|c| c.seq);
         }
-        let Some(m) = self.relay_response(id, to_leg, &req, resp) else {
-            return;
+        let m = match self.relay_response(id, to_leg, &req, resp) {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(_) => {
+                self.respond_code(now, server, 500);
+                return;
+            }
         };
         self.respond(now, server, m.clone());
         if (200..300).contains(&code) && method == Method::Invite {
@@ -2072,6 +2224,11 @@ fn fire(armed: &mut Option<Instant>, at: Instant) -> bool {
     } else {
         false
     }
+}
+
+/// The leg 0 server transaction of a call.
+fn call_leg0_start<F>(calls: &HashMap<u64, Call<F>>, id: u64) -> Option<TransactionKey> {
+    calls.get(&id).map(|c| c.leg0_start.clone())
 }
 
 /// Methods Palisade relays.

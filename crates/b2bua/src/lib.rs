@@ -17,6 +17,7 @@ mod engine;
 mod event;
 pub mod ids;
 mod leg;
+pub mod media;
 pub mod registrar;
 mod relay;
 mod txn;
@@ -26,6 +27,7 @@ pub mod upstream;
 pub use config::{B2buaConfig, HeaderPolicy, SideAddrs, Upstream};
 pub use engine::B2bua;
 pub use event::Event;
+pub use media::{MediaControl, MediaError, MediaRemote, NoMedia};
 pub use types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 
 #[cfg(test)]

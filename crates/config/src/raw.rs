@@ -71,6 +71,8 @@ pub(crate) struct RawProbe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMedia {
     pub(crate) ports: F<String>,
+    pub(crate) timeout: F<String>,
+    pub(crate) hold_timeout: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

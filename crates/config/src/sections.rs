@@ -73,6 +73,10 @@ impl Default for ProbeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaConfig {
     pub ports: PortRange,
+    /// An answered call with no RTP in either direction for this long is ended.
+    pub timeout: Duration,
+    /// The same for a call on hold.
+    pub hold_timeout: Duration,
 }
 
 impl Default for MediaConfig {
@@ -82,6 +86,8 @@ impl Default for MediaConfig {
                 low: 20_000,
                 high: 39_999,
             },
+            timeout: Duration::from_secs(60),
+            hold_timeout: Duration::from_secs(3600),
         }
     }
 }

@@ -634,14 +634,30 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
     ctx.conflicts(&placed);
 
     // media
-    let media = match value(&raw.media).and_then(|m| m.ports.as_ref()) {
-        None => MediaConfig::default(),
+    let dm = MediaConfig::default();
+    let raw_media = value(&raw.media);
+    let ports = match raw_media.and_then(|m| m.ports.as_ref()) {
+        None => dm.ports,
         Some(p) => match p.value.trim().parse::<PortRange>() {
-            Ok(ports) => MediaConfig { ports },
+            Ok(ports) => ports,
             Err(e) => {
                 ctx.error(Some(position(&p.referenced)), "media.ports", e);
-                MediaConfig::default()
+                dm.ports
             }
+        },
+    };
+    let media = match raw_media {
+        None => MediaConfig { ports, ..dm },
+        Some(m) => MediaConfig {
+            ports,
+            timeout: ctx.duration(&m.timeout, "media.timeout", dm.timeout, secs(5), HOUR),
+            hold_timeout: ctx.duration(
+                &m.hold_timeout,
+                "media.hold_timeout",
+                dm.hold_timeout,
+                secs(5),
+                24 * HOUR,
+            ),
         },
     };
 

@@ -120,6 +120,8 @@ fn every_key_is_documented() {
         "core.probe.failures_before_down",
         "core.probe.successes_before_up",
         "media.ports",
+        "media.timeout",
+        "media.hold_timeout",
         "admin.listen",
         "admin.token",
         "admin.token_file",

@@ -97,6 +97,8 @@ fn defaults_are_filled_in() {
             high: 39_999
         }
     );
+    assert_eq!(c.media.timeout, s(60));
+    assert_eq!(c.media.hold_timeout, s(3600));
     assert_eq!(
         c.admin.listen,
         "127.0.0.1:9090".parse::<SocketAddr>().unwrap()
@@ -165,6 +167,8 @@ fn every_key_is_read() {
     assert_eq!(c.core.probe.successes_before_up, 2);
     assert_eq!(c.media.ports.to_string(), "30000-30999");
     assert_eq!(c.media.ports.pairs(), 500);
+    assert_eq!(c.media.timeout, s(30));
+    assert_eq!(c.media.hold_timeout, s(7200));
     assert_eq!(c.admin.listen.to_string(), "0.0.0.0:9091");
     assert_eq!(
         c.admin.token.as_ref().map(|t| t.expose()),

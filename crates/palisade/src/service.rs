@@ -4,13 +4,18 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_b2bua::{
-    B2bua, B2buaConfig, Destination, Event, Inbound, SideAddrs, Source, Transmit, Upstream,
+    B2bua, B2buaConfig, Destination, Event, Inbound, MediaControl, MediaError, MediaRemote,
+    SideAddrs, Source, Transmit, Upstream,
 };
 use palisade_config::{Config, UpstreamHost};
+use palisade_media::{
+    Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionId, SessionSpec,
+};
 use palisade_sip::Side;
 use palisade_transport::{
     CertificateFiles, FlowId, ListenSpec, Target, TlsClientSettings, TlsSettings, TransportEvent,
@@ -29,6 +34,115 @@ pub(crate) enum StartError {
     Seed(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Media(#[from] RelayError),
+}
+
+/// The media relay as the B2BUA sees it: call ids mapped to relay sessions.
+#[derive(Debug)]
+pub(crate) struct RelayMedia {
+    relay: Arc<Relay>,
+    sessions: HashMap<u64, SessionId>,
+    calls: HashMap<SessionId, u64>,
+}
+
+impl RelayMedia {
+    pub(crate) fn new(relay: Arc<Relay>) -> Self {
+        Self {
+            relay,
+            sessions: HashMap::new(),
+            calls: HashMap::new(),
+        }
+    }
+
+    fn leg(leg: usize) -> Leg {
+        if leg == 0 { Leg::A } else { Leg::B }
+    }
+
+    /// Calls whose media has been idle past their timeout.
+    fn timed_out(&self, now: Instant, timeout: Duration, hold_timeout: Duration) -> Vec<u64> {
+        self.relay
+            .media_timeouts(now, timeout, hold_timeout)
+            .into_iter()
+            .filter_map(|t| self.calls.get(&t.session).copied())
+            .collect()
+    }
+}
+
+fn media_error(e: RelayError) -> MediaError {
+    match e {
+        RelayError::PortsExhausted { .. } => MediaError::Exhausted,
+        other => {
+            tracing::warn!(error = %other, "media relay");
+            MediaError::Failed
+        }
+    }
+}
+
+impl MediaControl for RelayMedia {
+    fn open(
+        &mut self,
+        call: u64,
+        streams: usize,
+        local: [IpAddr; 2],
+    ) -> Result<Vec<[SocketAddr; 2]>, MediaError> {
+        let mut spec = SessionSpec::new(local[0], streams);
+        spec.local = local;
+        let session = self.relay.create_session(&spec).map_err(media_error)?;
+        self.sessions.insert(call, session.id);
+        self.calls.insert(session.id, call);
+        Ok(session
+            .streams
+            .iter()
+            .map(|s| [s.leg(Leg::A).rtp, s.leg(Leg::B).rtp])
+            .collect())
+    }
+
+    fn add_stream(&mut self, call: u64) -> Result<[SocketAddr; 2], MediaError> {
+        let id = self.sessions.get(&call).ok_or(MediaError::Failed)?;
+        let (_, s) = self.relay.add_stream(*id).map_err(media_error)?;
+        Ok([s.leg(Leg::A).rtp, s.leg(Leg::B).rtp])
+    }
+
+    fn remote(&mut self, call: u64, leg: usize, stream: usize, remote: MediaRemote) {
+        let Some(id) = self.sessions.get(&call) else {
+            return;
+        };
+        let mut r = Remote::new(remote.rtp)
+            .with_signaling_source(remote.signaling_source)
+            .with_rtcp_mux(remote.rtcp_mux)
+            .with_clock_rate(remote.clock_rate);
+        r.rtcp = remote.rtcp;
+        if let Err(e) = self.relay.set_remote(*id, Self::leg(leg), stream, r) {
+            tracing::debug!(error = %e, call, "media remote");
+        }
+    }
+
+    fn hold(&mut self, call: u64, leg: usize, on_hold: bool) {
+        if let Some(id) = self.sessions.get(&call)
+            && let Err(e) = self.relay.set_hold(*id, Self::leg(leg), on_hold)
+        {
+            tracing::debug!(error = %e, call, "media hold");
+        }
+    }
+
+    fn close(&mut self, call: u64) {
+        let Some(id) = self.sessions.remove(&call) else {
+            return;
+        };
+        self.calls.remove(&id);
+        match self.relay.delete_session(id) {
+            Ok(stats) => tracing::info!(call, session = %id, ?stats, "media session closed"),
+            Err(e) => tracing::debug!(error = %e, call, "media close"),
+        }
+    }
+}
+
+fn relay_config(config: &Config) -> RelayConfig {
+    RelayConfig {
+        ports: PortRange::new(config.media.ports.low, config.media.ports.high),
+        ..RelayConfig::default()
+    }
 }
 
 fn listen_specs(config: &Config) -> Vec<ListenSpec> {
@@ -188,8 +302,15 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     for l in transports.listening() {
         tracing::info!(side = ?l.side, protocol = %l.protocol, addr = %l.addr, "listening");
     }
-    let mut engine: B2bua<FlowId> =
-        B2bua::new(b2bua_config(&config, &transports)?, seed()?, Instant::now());
+    let relay = Arc::new(Relay::start(relay_config(&config))?);
+    let mut engine: Engine = B2bua::with_media(
+        b2bua_config(&config, &transports)?,
+        seed()?,
+        Instant::now(),
+        RelayMedia::new(Arc::clone(&relay)),
+    );
+    let mut media_check = tokio::time::interval(Duration::from_secs(1));
+    media_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signal)?;
     let mut drain_until: Option<Instant> = None;
@@ -210,6 +331,7 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
                 None => break,
             },
             _ = tokio::time::sleep(wait) => engine.handle_timeout(Instant::now()),
+            _ = media_check.tick() => media_timeouts(&mut engine, &config),
             _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
             _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
         }
@@ -225,7 +347,21 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-fn start_drain(engine: &mut B2bua<FlowId>, config: &Config) -> Instant {
+/// The B2BUA with the media relay.
+type Engine = B2bua<FlowId, RelayMedia>;
+
+/// Ends the calls whose media went silent.
+fn media_timeouts(engine: &mut Engine, config: &Config) {
+    let now = Instant::now();
+    let idle = engine
+        .media()
+        .timed_out(now, config.media.timeout, config.media.hold_timeout);
+    for call in idle {
+        engine.handle_media_timeout(now, call);
+    }
+}
+
+fn start_drain(engine: &mut Engine, config: &Config) -> Instant {
     tracing::info!(calls = engine.calls(), deadline = ?config.drain.deadline, "draining");
     engine.drain();
     Instant::now() + config.drain.deadline
@@ -240,7 +376,7 @@ struct Outgoing {
     by_flow: HashMap<FlowId, Destination<FlowId>>,
 }
 
-fn handle(engine: &mut B2bua<FlowId>, outgoing: &mut Outgoing, ev: TransportEvent) {
+fn handle(engine: &mut Engine, outgoing: &mut Outgoing, ev: TransportEvent) {
     let now = Instant::now();
     match ev {
         TransportEvent::Message { flow, message, .. } => engine.handle_inbound(
@@ -264,7 +400,7 @@ fn handle(engine: &mut B2bua<FlowId>, outgoing: &mut Outgoing, ev: TransportEven
 }
 
 /// Sends what the B2BUA produced and logs what it reported.
-fn flush(engine: &mut B2bua<FlowId>, transports: &Transports, outgoing: &mut Outgoing) {
+fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing) {
     loop {
         let mut failed = Vec::new();
         while let Some(Transmit {

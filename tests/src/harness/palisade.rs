@@ -44,6 +44,7 @@ pub struct PalisadeBuilder {
     invite_timeout: Option<String>,
     /// Certificate and key of a core-side TLS listener, and the CA TLS upstreams use.
     core_tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    media_timeout: Option<String>,
     extra: Vec<String>,
 }
 
@@ -107,6 +108,12 @@ impl PalisadeBuilder {
         self
     }
 
+    /// `media.timeout`: how long an answered call may go without RTP.
+    pub fn media_timeout(mut self, t: &str) -> PalisadeBuilder {
+        self.media_timeout = Some(t.to_owned());
+        self
+    }
+
     /// Appends a top-level YAML section, written as is.
     pub fn yaml(mut self, section: &str) -> PalisadeBuilder {
         self.extra.push(section.to_owned());
@@ -154,13 +161,17 @@ impl PalisadeBuilder {
         let mut yaml = format!(
             "access:\n  listen: [{}]\n\
              core:\n  listen: [{}]\n{core_tls}  upstream: [{upstreams}]\n{probe}\
-             media:\n  ports: \"{}-{}\"\n\
+             media:\n  ports: \"{}-{}\"\n{}\
              admin:\n  listen: \"{}:{admin}\"\n\
              log:\n  level: \"info,palisade=debug,palisade_b2bua=debug,palisade_transport=debug\"\n",
             listen(self.access_ip, access_port, self.access_tcp),
             core_listen,
             media.0,
             media.1,
+            self.media_timeout
+                .as_ref()
+                .map(|t| format!("  timeout: {t}\n"))
+                .unwrap_or_default(),
             self.access_ip,
         );
         if let Some(t1) = &self.t1 {
@@ -261,6 +272,7 @@ impl Palisade {
             t1: None,
             invite_timeout: None,
             core_tls: None,
+            media_timeout: None,
             extra: Vec::new(),
         }
     }

@@ -47,7 +47,14 @@ fn a_call_from_the_phone_is_two_dialogs() {
         invite.header(HeaderName::UserAgent).is_some(),
         "passed toward the core by default"
     );
-    assert_eq!(invite.body(), SDP.as_bytes());
+    // The offer points at the relay's core side.
+    let port = w.media().sessions[&1][0][1].port();
+    assert_eq!(
+        invite.body(),
+        SDP.replace("192.168.1.20", "127.0.0.1")
+            .replace("audio 4000", &format!("audio {port}"))
+            .as_bytes()
+    );
     // Leg 0 keeps the phone's dialog identifiers.
     assert_eq!(ok.call_id().unwrap(), "phone-call-1");
     assert_eq!(ok.from().unwrap().tag(), Some("ph1"));

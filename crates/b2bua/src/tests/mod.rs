@@ -2,6 +2,7 @@
 //! core side, played by the tests, exchange messages through it.
 
 mod calls;
+mod media;
 mod registration;
 mod subscriptions;
 mod support;

@@ -1,4 +1,5 @@
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -6,8 +7,123 @@ use palisade_sip::edit::response_to;
 use palisade_sip::{HeaderName, Message, Method, ParseLimits, Transport};
 
 use crate::config::{B2buaConfig, SideAddrs, Upstream};
+use crate::media::{MediaControl, MediaError, MediaRemote};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::{B2bua, Event};
+
+/// A media relay that only allocates ports and records what it is told.
+#[derive(Debug, Default)]
+pub(crate) struct TestMedia {
+    /// Port pairs left; `None` is unlimited.
+    pub(crate) free: Option<usize>,
+    next_port: u16,
+    /// Open sessions: call -> each stream's RTP address per leg.
+    pub(crate) sessions: HashMap<u64, Vec<[SocketAddr; 2]>>,
+    /// Every set_remote: (call, leg, stream, remote).
+    pub(crate) remotes: Vec<(u64, usize, usize, MediaRemote)>,
+    /// Every set_hold: (call, leg, on hold).
+    pub(crate) holds: Vec<(u64, usize, bool)>,
+    /// Sessions closed, in order.
+    pub(crate) closed: Vec<u64>,
+    /// Sessions opened, in order.
+    pub(crate) opened: Vec<u64>,
+}
+
+impl TestMedia {
+    fn pair(&mut self, local: [IpAddr; 2]) -> Result<[SocketAddr; 2], MediaError> {
+        if let Some(free) = &mut self.free {
+            if *free < 2 {
+                return Err(MediaError::Exhausted);
+            }
+            *free -= 2;
+        }
+        let base = 30000 + self.next_port;
+        self.next_port += 4;
+        Ok([
+            SocketAddr::new(local[0], base),
+            SocketAddr::new(local[1], base + 2),
+        ])
+    }
+
+    /// The last remote told for (call, leg, stream).
+    pub(crate) fn remote(&self, call: u64, leg: usize, stream: usize) -> Option<&MediaRemote> {
+        self.remotes
+            .iter()
+            .rev()
+            .find(|(c, l, s, _)| (*c, *l, *s) == (call, leg, stream))
+            .map(|(_, _, _, r)| r)
+    }
+}
+
+impl MediaControl for TestMedia {
+    fn open(
+        &mut self,
+        call: u64,
+        streams: usize,
+        local: [IpAddr; 2],
+    ) -> Result<Vec<[SocketAddr; 2]>, MediaError> {
+        assert!(
+            !self.sessions.contains_key(&call),
+            "session {call} opened twice"
+        );
+        let saved = (self.free, self.next_port);
+        let mut ports = Vec::new();
+        for _ in 0..streams {
+            match self.pair(local) {
+                Ok(p) => ports.push(p),
+                Err(e) => {
+                    (self.free, self.next_port) = saved;
+                    return Err(e);
+                }
+            }
+        }
+        self.sessions.insert(call, ports.clone());
+        self.opened.push(call);
+        Ok(ports)
+    }
+
+    fn add_stream(&mut self, call: u64) -> Result<[SocketAddr; 2], MediaError> {
+        let local = {
+            let s = self
+                .sessions
+                .get(&call)
+                .expect("add_stream on an open session");
+            s.first().map_or([addr(ACCESS).ip(), addr(CORE).ip()], |p| {
+                [p[0].ip(), p[1].ip()]
+            })
+        };
+        let p = self.pair(local)?;
+        self.sessions.get_mut(&call).unwrap().push(p);
+        Ok(p)
+    }
+
+    fn remote(&mut self, call: u64, leg: usize, stream: usize, remote: MediaRemote) {
+        assert!(
+            self.sessions.contains_key(&call),
+            "remote on a closed session"
+        );
+        self.remotes.push((call, leg, stream, remote));
+    }
+
+    fn hold(&mut self, call: u64, leg: usize, on_hold: bool) {
+        assert!(
+            self.sessions.contains_key(&call),
+            "hold on a closed session"
+        );
+        self.holds.push((call, leg, on_hold));
+    }
+
+    fn close(&mut self, call: u64) {
+        let ports = self
+            .sessions
+            .remove(&call)
+            .expect("close of an open session");
+        if let Some(free) = &mut self.free {
+            *free += 2 * ports.len();
+        }
+        self.closed.push(call);
+    }
+}
 
 pub(crate) const PHONE: &str = "198.51.100.7:40000";
 pub(crate) const ACCESS: &str = "203.0.113.10:5060";
@@ -30,7 +146,7 @@ pub(crate) fn msg(text: &str) -> Message {
 }
 
 pub(crate) struct World {
-    pub(crate) b: B2bua<u32>,
+    pub(crate) b: B2bua<u32, TestMedia>,
     pub(crate) now: Instant,
     pub(crate) events: Vec<Event>,
     /// Answer upstream OPTIONS probes with 200 as they go out.
@@ -68,10 +184,15 @@ impl World {
         Self::with_config(cfg)
     }
 
+    /// The recording media relay.
+    pub(crate) fn media(&self) -> &TestMedia {
+        self.b.media()
+    }
+
     pub(crate) fn with_config(cfg: B2buaConfig) -> Self {
         let now = Instant::now();
         let mut w = Self {
-            b: B2bua::new(cfg, [42; 32], now),
+            b: B2bua::with_media(cfg, [42; 32], now, TestMedia::default()),
             now,
             events: Vec::new(),
             answer_probes: true,
@@ -218,10 +339,24 @@ impl World {
     }
 }
 
-/// Topology hiding: nothing of the other side's addresses appears in a message's head.
-/// (Bodies carry SDP, which the media relay rewrites; that is checked where it happens.)
+impl Drop for World {
+    /// No media session outlives its call.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(
+                self.media().sessions.len() <= self.b.calls(),
+                "media sessions leaked: {:?} open for {} calls",
+                self.media().sessions.keys().collect::<Vec<_>>(),
+                self.b.calls()
+            );
+        }
+    }
+}
+
+/// Topology hiding: nothing of the other side's addresses appears in a message, SDP
+/// included (the media relay's addresses replace the endpoints').
 pub(crate) fn assert_no_leak(toward: Side, m: &Message) {
-    let text = String::from_utf8_lossy(&m.as_bytes()[..m.head_len()]);
+    let text = String::from_utf8_lossy(m.as_bytes());
     let forbidden: &[&str] = match toward {
         Side::Access => &["127.0.0.1", "5080", "5062", "pbx-internal", "core-call"],
         Side::Core => &["198.51.100.7", "192.168.1.20", "phone-call"],
