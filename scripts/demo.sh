@@ -90,7 +90,11 @@ echo
 echo "== What phone 1002 received (never the PBX's address, Call-ID or tags):"
 first_lines "$work/phone-1002.msg"
 echo
+echo "== Media addresses in each phone's SIP trace: its own, and Palisade's relay (127.0.0.10), never the other phone's:"
+echo "    1001: $(grep -a '^c=IN' "$work/caller.msg" | sort -u | tr '\n' ' ')"
+echo "    1002: $(grep -a '^c=IN' "$work/phone-1002.msg" | sort -u | tr '\n' ' ')"
+echo
 echo "== Palisade's log:"
 sed 's/^/    /' "$work/palisade.log"
 echo
-echo "The media relay (NAT, two-way audio) and the edge security come in later builds."
+echo "Next builds: phones behind NAT with real two-way audio, and the edge security."
