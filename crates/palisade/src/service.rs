@@ -132,7 +132,15 @@ impl MediaControl for RelayMedia {
         };
         self.calls.remove(&id);
         match self.relay.delete_session(id) {
-            Ok(stats) => tracing::info!(call, session = %id, ?stats, "media session closed"),
+            Ok(stats) => {
+                let (mut packets, mut lost) = (0u64, 0u64);
+                for leg in stats.streams.iter().flat_map(|s| s.legs.iter()) {
+                    packets += leg.rtp_packets;
+                    lost += leg.packets_lost;
+                }
+                tracing::info!(call, session = %id, packets, lost, "media session closed");
+                tracing::debug!(call, session = %id, ?stats, "media counters");
+            }
             Err(e) => tracing::debug!(error = %e, call, "media close"),
         }
     }
