@@ -45,29 +45,9 @@ impl CoreConfig {
     }
 }
 
-/// `core.probe`: the OPTIONS health check of the upstreams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProbeConfig {
-    /// Time between two probes of one upstream.
-    pub interval: Duration,
-    /// How long to wait for an answer to a probe.
-    pub timeout: Duration,
-    /// Consecutive failed probes that mark an upstream down.
-    pub failures_before_down: u32,
-    /// Consecutive answered probes that mark a down upstream up again.
-    pub successes_before_up: u32,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            failures_before_down: 2,
-            successes_before_up: 1,
-        }
-    }
-}
+/// `core.probe`: the OPTIONS health check of the upstreams; the B2BUA's own type, so that
+/// what is configured is what runs.
+pub use palisade_b2bua::config::ProbeConfig;
 
 /// `media`: the RTP relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -236,12 +236,7 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
         upstreams(config)?,
     );
     c.timers = config.sip.timers.timer_config();
-    c.probe = palisade_b2bua::config::ProbeConfig {
-        interval: config.core.probe.interval,
-        timeout: config.core.probe.timeout,
-        failures_before_down: config.core.probe.failures_before_down,
-        successes_before_up: config.core.probe.successes_before_up,
-    };
+    c.probe = config.core.probe;
     c.max_calls = config.calls.max_active as usize;
     c.invite_timeout = config.calls.invite_timeout;
     c.toward_access = config.topology.server_header.clone();
