@@ -1722,6 +1722,12 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         self.schedule(deadline, TimerRef::Call(id));
     }
 
+    /// The side and destination of a call's leg, while the call exists.
+    fn leg_target(&self, id: u64, leg: usize) -> Option<(Side, Destination<F>)> {
+        let l = self.calls.get(&id)?.legs.get(leg)?;
+        Some((l.side, l.destination.clone()))
+    }
+
     /// Leg 1 answered after the call was abandoned: ACK and BYE it.
     fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message, why: &'static str) {
         let Some(call) = self.calls.get_mut(&id) else {
@@ -1732,9 +1738,9 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             .cseq()
             .map(|c| c.seq)
             .unwrap_or(call.legs[1].local_cseq);
-        if let Some(ack) = self.ack_on(id, 1, cseq, None) {
-            let leg = &self.calls[&id].legs[1];
-            let (side, dest) = (leg.side, leg.destination.clone());
+        if let Some(ack) = self.ack_on(id, 1, cseq, None)
+            && let Some((side, dest)) = self.leg_target(id, 1)
+        {
             self.emit(side, dest, ack);
         }
         self.send_bye(now, id, 1);
@@ -1819,9 +1825,9 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let Some(cseq) = call.pending_ack[other].take() else {
             return;
         };
-        if let Some(m) = self.ack_on(id, other, cseq, Some(ack)) {
-            let l = &self.calls[&id].legs[other];
-            let (side, dest) = (l.side, l.destination.clone());
+        if let Some(m) = self.ack_on(id, other, cseq, Some(ack))
+            && let Some((side, dest)) = self.leg_target(id, other)
+        {
             self.emit(side, dest, m.clone());
             if let Some(c) = self.calls.get_mut(&id) {
                 c.last_ack[other] = Some(m);
@@ -1947,9 +1953,8 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         };
         if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag)
             && let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone())
+            && let Some((side, dest)) = self.leg_target(id, leg)
         {
-            let l = &self.calls[&id].legs[leg];
-            let (side, dest) = (l.side, l.destination.clone());
             self.emit(side, dest, ack);
         }
     }
