@@ -1379,6 +1379,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                 }
             };
             self.events.push_back(Event::CallAnswered { call: id });
+            self.media.answered(id);
             if let Some(c) = self.calls.get(&id) {
                 let k = c.leg0_start.clone();
                 self.respond(now, &k, m.clone());

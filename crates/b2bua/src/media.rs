@@ -76,6 +76,10 @@ pub trait MediaControl {
     /// `leg` put the call on hold, or resumed it.
     fn hold(&mut self, call: u64, leg: usize, on_hold: bool);
 
+    /// The call was answered: its media idle time counts from now, not from the start of
+    /// ringing.
+    fn answered(&mut self, call: u64);
+
     /// The call ended: the session and its ports go.
     fn close(&mut self, call: u64);
 }
@@ -105,6 +109,8 @@ impl MediaControl for NoMedia {
     fn remote(&mut self, _call: u64, _leg: usize, _stream: usize, _remote: MediaRemote) {}
 
     fn hold(&mut self, _call: u64, _leg: usize, _on_hold: bool) {}
+
+    fn answered(&mut self, _call: u64) {}
 
     fn close(&mut self, _call: u64) {}
 }

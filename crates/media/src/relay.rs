@@ -481,6 +481,15 @@ impl Relay {
         Ok(())
     }
 
+    /// Starts the session's idle clock again now: media timeouts count from here if no
+    /// packet is later. Called when the call is answered, so that ringing time (often
+    /// without media) is not counted against it.
+    pub fn restart_idle(&self, id: SessionId) -> Result<(), RelayError> {
+        let entry = self.entry(id)?;
+        entry.since.store(self.nanos(Instant::now()), Relaxed);
+        Ok(())
+    }
+
     /// Deletes a session: relaying stops at once, and the ports return to the pool as
     /// soon as the worker has let go of the sockets. Returns the final counters.
     pub fn delete_session(&self, id: SessionId) -> Result<SessionStats, RelayError> {

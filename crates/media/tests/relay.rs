@@ -726,6 +726,10 @@ fn media_timeouts_count_from_the_last_packet_and_respect_hold() {
     assert_eq!(ids(after + Duration::from_secs(1)), vec![quiet.id]);
     let held = relay.media_timeouts(Instant::now() + Duration::from_secs(11), timeout, hold);
     assert!(held.iter().any(|t| t.session == s.id && t.on_hold));
+    // Answering restarts the idle clock: a call that rang without media is not cut at once.
+    assert!(ids(Instant::now()).contains(&quiet.id));
+    relay.restart_idle(quiet.id).unwrap();
+    assert!(!ids(Instant::now()).contains(&quiet.id));
 }
 
 #[test]

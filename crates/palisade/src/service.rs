@@ -126,6 +126,14 @@ impl MediaControl for RelayMedia {
         }
     }
 
+    fn answered(&mut self, call: u64) {
+        if let Some(id) = self.sessions.get(&call)
+            && let Err(e) = self.relay.restart_idle(*id)
+        {
+            tracing::debug!(error = %e, call, "media answered");
+        }
+    }
+
     fn close(&mut self, call: u64) {
         let Some(id) = self.sessions.remove(&call) else {
             return;

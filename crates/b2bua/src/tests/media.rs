@@ -128,9 +128,11 @@ fn offer_and_answer_point_each_side_at_the_relay() {
     assert_eq!(r.rtp, addr("127.0.0.9:6000"));
     assert_eq!(r.signaling_source, addr(PBX).ip());
 
-    // The 200 answers again with the same ports.
+    // The 200 answers again with the same ports, and the relay's idle clock restarts.
+    assert!(w.media().answered.is_empty());
     w.pbx_sends(with_sdp(&reply(&invite, 200, Some("pbx1")), ANSWER));
     let ok = w.one_sent_to(Side::Access);
+    assert_eq!(w.media().answered, vec![1]);
     assert!(body(&ok).contains(&format!("m=audio {access} ")));
     w.phone_sends(phone_in_dialog("ACK", 1, &ok, "z9hG4bKm1ack"));
     w.one_sent_to(Side::Core);

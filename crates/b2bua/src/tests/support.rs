@@ -25,6 +25,8 @@ pub(crate) struct TestMedia {
     pub(crate) holds: Vec<(u64, usize, bool)>,
     /// Sessions closed, in order.
     pub(crate) closed: Vec<u64>,
+    /// Calls reported answered, in order.
+    pub(crate) answered: Vec<u64>,
     /// Sessions opened, in order.
     pub(crate) opened: Vec<u64>,
 }
@@ -111,6 +113,10 @@ impl MediaControl for TestMedia {
             "hold on a closed session"
         );
         self.holds.push((call, leg, on_hold));
+    }
+
+    fn answered(&mut self, call: u64) {
+        self.answered.push(call);
     }
 
     fn close(&mut self, call: u64) {
