@@ -103,6 +103,12 @@ pub struct RegistrationConfig {
     pub min_expires: u32,
     pub max_expires: u32,
     pub default_expires: u32,
+    /// Registration caching ("hosted NAT traversal"): the expiry a phone behind NAT is
+    /// told, short so that its re-REGISTERs keep the NAT binding open. 0 turns caching off.
+    pub nat_expires: u32,
+    /// The expiry asked of the PBX for a phone behind NAT; the phone's refreshes in between
+    /// are answered by Palisade.
+    pub core_expires: u32,
 }
 
 impl Default for RegistrationConfig {
@@ -111,6 +117,8 @@ impl Default for RegistrationConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
+            nat_expires: 60,
+            core_expires: 3600,
         }
     }
 }

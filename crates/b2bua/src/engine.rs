@@ -63,6 +63,9 @@ struct RegisterCtx<F> {
     contacts: Vec<(String, String)>,
     star: bool,
     phone: Destination<F>,
+    /// The phone is behind NAT and registration caching applies: the PBX was asked for
+    /// `core_expires`, the phone is told `nat_expires`.
+    cached: bool,
 }
 
 /// A response to a client transaction, or the stand-in for one that never came.
@@ -174,6 +177,8 @@ pub struct B2bua<F, M = NoMedia> {
     outbox: VecDeque<Transmit<F>>,
     events: VecDeque<Event>,
     draining: bool,
+    /// REGISTERs answered by Palisade without the PBX (registration caching).
+    registrations_absorbed: u64,
     /// Set by the IO layer while its input queue is too long: new calls get 503.
     overloaded: bool,
 }
@@ -191,7 +196,7 @@ fn reliability(p: Protocol) -> Reliability {
     }
 }
 
-impl<F: Clone + std::fmt::Debug> B2bua<F, NoMedia> {
+impl<F: Clone + PartialEq + std::fmt::Debug> B2bua<F, NoMedia> {
     /// A B2BUA without a media relay: SDP crosses unchanged. `seed` must be secret and
     /// random: every tag, branch and Call-ID Palisade writes is derived from it.
     pub fn new(cfg: B2buaConfig, seed: [u8; 32], now: Instant) -> Self {
@@ -199,7 +204,7 @@ impl<F: Clone + std::fmt::Debug> B2bua<F, NoMedia> {
     }
 }
 
-impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
+impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
     /// A B2BUA that anchors every call's media at `media`.
     pub fn with_media(cfg: B2buaConfig, seed: [u8; 32], now: Instant, media: M) -> Self {
         let upstreams = cfg
@@ -225,6 +230,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
+            registrations_absorbed: 0,
             overloaded: false,
         };
         for i in 0..me.upstreams.len() {
@@ -281,6 +287,11 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
     /// Open transactions (server, client); both drop to zero when traffic stops.
     pub fn transactions(&self) -> (usize, usize) {
         (self.servers.len(), self.clients.len())
+    }
+
+    /// REGISTERs answered without disturbing the PBX, since start.
+    pub fn registrations_absorbed(&self) -> u64 {
+        self.registrations_absorbed
     }
 
     /// Stops taking new calls; calls in progress go on.
@@ -432,10 +443,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
 
     /// A TCP or TLS connection closed: registrations made over it can no longer be reached
     /// (the phone reconnects and registers again), so they go.
-    pub fn handle_flow_closed(&mut self, flow: &F)
-    where
-        F: PartialEq,
-    {
+    pub fn handle_flow_closed(&mut self, flow: &F) {
         let gone = self
             .registrar
             .remove_flow(|d| matches!(d, Destination::Flow { flow: f, .. } if f == flow));
@@ -446,10 +454,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
 
     /// The IO layer could not deliver to `dest` (connection refused or closed): client
     /// transactions sending there fail at once instead of timing out.
-    pub fn handle_transport_error(&mut self, now: Instant, dest: &Destination<F>)
-    where
-        F: PartialEq,
-    {
+    pub fn handle_transport_error(&mut self, now: Instant, dest: &Destination<F>) {
         let keys: Vec<TransactionKey> = self
             .clients
             .iter()
@@ -805,6 +810,24 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let Some(skey) = self.new_server(now, inbound, ServerCtx::Relay) else {
             return;
         };
+        let requested = requested_expires(&inbound.message, self.cfg.registration.default_expires);
+        let min = self.cfg.registration.min_expires;
+        if requested > 0 && requested < min {
+            // RFC 3261 §10.3 step 7: too brief, and how brief it may be.
+            let tag = self.ids.tag();
+            let mut b = response_to(&inbound.message, 423, Some(&tag));
+            b.header(HeaderName::MinExpires, min.to_string());
+            if let Ok(m) = b.build_message() {
+                self.respond(now, &skey, m);
+            }
+            return;
+        }
+        let cached = self.cfg.registration.nat_expires > 0
+            && behind_nat(&inbound.message, &inbound.source)
+            && requested > 0;
+        if cached && self.absorb_register(now, inbound, &skey) {
+            return;
+        }
         let Some(up) = self.pick_upstream(0) else {
             self.respond_code(now, &skey, 503);
             return;
@@ -815,7 +838,63 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             inbound.source.reply_destination(),
             skey,
             up,
+            cached,
         );
+    }
+
+    /// Answers a NATed phone's re-REGISTER without the PBX when every contact is bound on
+    /// this very flow and the PBX's registration has well over two refresh periods left.
+    /// The phone's refreshes then only keep its NAT binding open. Returns whether it did.
+    fn absorb_register(
+        &mut self,
+        now: Instant,
+        inbound: &Inbound<F>,
+        skey: &TransactionKey,
+    ) -> bool {
+        let req = &inbound.message;
+        let Ok(to) = req.to() else {
+            return false;
+        };
+        let aor = to.uri.as_str().to_owned();
+        let nat = self.cfg.registration.nat_expires;
+        let margin = Duration::from_secs(2 * u64::from(nat));
+        let flow = inbound.source.reply_destination();
+        let mut contacts = Vec::new();
+        for c in req.contacts() {
+            let Ok(ContactValue::Address(na)) = c else {
+                return false;
+            };
+            let uri = na.uri.as_str().to_owned();
+            let token = self.binding_token(&aor, &uri);
+            let fresh = self.registrar.get(&token).is_some_and(|b| {
+                same_flow(&b.destination, &flow) && b.core_expires_at > now + margin
+            });
+            if !fresh {
+                return false;
+            }
+            contacts.push((token, uri));
+        }
+        if contacts.is_empty() {
+            return false;
+        }
+        let expires_at = now + Duration::from_secs(u64::from(nat)) + REGISTER_GRACE;
+        for (token, _) in &contacts {
+            if let Some(b) = self.registrar.get_mut(token) {
+                b.expires_at = expires_at;
+            }
+            self.schedule(expires_at, TimerRef::Binding(token.clone()));
+        }
+        let tag = self.ids.tag();
+        let mut b = response_to(req, 200, Some(&tag));
+        for (_, uri) in &contacts {
+            b.header(HeaderName::Contact, format!("<{uri}>;expires={nat}"));
+        }
+        if let Ok(m) = b.build_message() {
+            self.respond(now, skey, m);
+        }
+        self.registrations_absorbed += 1;
+        self.events.push_back(Event::RegistrationAbsorbed { aor });
+        true
     }
 
     fn send_register(
@@ -825,6 +904,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         phone: Destination<F>,
         skey: TransactionKey,
         up: usize,
+        cached: bool,
     ) {
         let Some(dest) = self.upstream_dest(up) else {
             return;
@@ -848,7 +928,30 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                     let uri = na.uri.as_str().to_owned();
                     let token = self.binding_token(&aor, &uri);
                     let mut v = contact_value(local, dest.protocol(), Some(&token));
-                    push_params(&mut v, &na);
+                    // A phone behind NAT: the PBX keeps the binding for core_expires, and
+                    // the phone refreshes it with Palisade far more often. Otherwise the
+                    // expiry asked for, cut to max_expires.
+                    let reg = &self.cfg.registration;
+                    let asked = na
+                        .params
+                        .get("expires")
+                        .flatten()
+                        .and_then(|e| e.parse::<u32>().ok())
+                        .or(req.expires().ok().flatten());
+                    let expires = if cached {
+                        Some(reg.core_expires)
+                    } else {
+                        asked
+                            .filter(|e| *e > reg.max_expires)
+                            .map(|_| reg.max_expires)
+                    };
+                    match expires {
+                        Some(e) => {
+                            push_params_except(&mut v, &na, "expires");
+                            v.push_str(&format!(";expires={e}"));
+                        }
+                        None => push_params(&mut v, &na),
+                    }
                     contact_values.push(v);
                     contacts.push((token, uri));
                 }
@@ -898,6 +1001,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                 contacts,
                 star,
                 phone,
+                cached,
             })),
             upstream: Some(up),
         };
@@ -952,7 +1056,13 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             for (token, contact) in &reg.contacts {
                 match granted.iter().find(|(t, _)| t == token) {
                     Some((_, expires)) if *expires > 0 => {
-                        let expires_at = now + Duration::from_secs(u64::from(*expires));
+                        let core_expires_at = now + Duration::from_secs(u64::from(*expires));
+                        let expires_at = if reg.cached {
+                            let phone = (*expires).min(self.cfg.registration.nat_expires);
+                            now + Duration::from_secs(u64::from(phone)) + REGISTER_GRACE
+                        } else {
+                            core_expires_at
+                        };
                         self.registrar.upsert(
                             token.clone(),
                             Binding {
@@ -960,6 +1070,7 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                                 contact: contact.clone(),
                                 destination: reg.phone.clone(),
                                 expires_at,
+                                core_expires_at,
                             },
                         );
                         self.schedule(expires_at, TimerRef::Binding(token.clone()));
@@ -988,9 +1099,15 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
         let mut b = response_with_reason(&req, code, reason, Some(&tag));
         if (200..300).contains(&code) {
-            // The phone sees its own contacts, with what the PBX granted.
+            // The phone sees its own contacts, with what the PBX granted (a phone behind
+            // NAT: no more than nat_expires, so that it refreshes its NAT binding).
             for (token, contact) in &reg.contacts {
                 if let Some((_, expires)) = granted.iter().find(|(t, _)| t == token) {
+                    let expires = if reg.cached && *expires > 0 {
+                        (*expires).min(self.cfg.registration.nat_expires)
+                    } else {
+                        *expires
+                    };
                     b.header(
                         HeaderName::Contact,
                         format!("<{contact}>;expires={expires}"),
@@ -2033,7 +2150,14 @@ impl<F: Clone + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let Some(req) = self.servers.get(server).map(|e| e.txn.request().clone()) else {
             return;
         };
-        self.send_register(now, req, reg.phone.clone(), server.clone(), next);
+        self.send_register(
+            now,
+            req,
+            reg.phone.clone(),
+            server.clone(),
+            next,
+            reg.cached,
+        );
     }
 
     /// A response to a relayed out-of-dialog request.
@@ -2259,6 +2383,75 @@ fn subscription_terminated(notify: &Message) -> bool {
                 .next()
                 .is_some_and(|s| s.trim().eq_ignore_ascii_case("terminated"))
         })
+}
+
+/// How long past its expiry a phone's binding is kept, for a refresh that is a little late.
+const REGISTER_GRACE: Duration = Duration::from_secs(10);
+
+/// Whether a request comes from behind a NAT: its top Via names another address or port
+/// than the packet came from, or its Contact holds a private address.
+fn behind_nat<F>(req: &Message, source: &Source<F>) -> bool {
+    let via_differs = req.via().is_ok_and(|v| {
+        let port = v.port.unwrap_or(source.protocol.default_port());
+        v.host.ip() != Some(source.remote.ip()) || port != source.remote.port()
+    });
+    let private_contact = req.contacts().any(|c| match c {
+        Ok(ContactValue::Address(na)) => na
+            .uri
+            .sip()
+            .and_then(|s| s.host.ip())
+            .is_some_and(is_private),
+        _ => false,
+    });
+    via_differs || private_contact
+}
+
+/// RFC 1918, RFC 6598 (carrier-grade NAT), link-local and IPv6 unique-local addresses.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private() || a.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => (a.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// The expiry a REGISTER asks for: its first contact's `expires`, else its Expires header,
+/// else `default`.
+fn requested_expires(req: &Message, default: u32) -> u32 {
+    let contact = req.contacts().find_map(|c| match c {
+        Ok(ContactValue::Address(na)) => na
+            .params
+            .get("expires")
+            .flatten()
+            .and_then(|e| e.parse().ok()),
+        _ => None,
+    });
+    contact
+        .or_else(|| req.expires().ok().flatten())
+        .unwrap_or(default)
+}
+
+/// Whether two destinations are the same flow (the same socket and remote, or the same
+/// connection).
+fn same_flow<F: PartialEq>(a: &Destination<F>, b: &Destination<F>) -> bool {
+    a == b
+}
+
+/// Appends a contact's header parameters but `skip`.
+fn push_params_except(out: &mut String, na: &NameAddr<'_>, skip: &str) {
+    for (name, value) in na.params.iter() {
+        if name.eq_ignore_ascii_case(skip) {
+            continue;
+        }
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
 }
 
 /// Appends a contact's header parameters (`expires`, `q`, `+sip.instance` ...).

@@ -28,6 +28,10 @@ pub enum Event {
     BindingExpired {
         token: String,
     },
+    /// A NATed phone's re-REGISTER answered by Palisade without the PBX.
+    RegistrationAbsorbed {
+        aor: String,
+    },
     /// The connection a binding lived on closed.
     BindingFlowClosed {
         token: String,

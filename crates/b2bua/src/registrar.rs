@@ -21,7 +21,10 @@ pub struct Binding<F> {
     pub contact: String,
     /// The flow the phone registered over.
     pub destination: Destination<F>,
+    /// When the phone must have registered again (its own, possibly shorter, expiry).
     pub expires_at: Instant,
+    /// When the PBX's registration of this binding runs out.
+    pub core_expires_at: Instant,
 }
 
 /// The binding table, keyed by token.
@@ -45,6 +48,10 @@ impl<F> Registrar<F> {
 
     pub fn upsert(&mut self, token: String, binding: Binding<F>) {
         self.bindings.insert(token, binding);
+    }
+
+    pub fn get_mut(&mut self, token: &str) -> Option<&mut Binding<F>> {
+        self.bindings.get_mut(token)
     }
 
     pub fn remove(&mut self, token: &str) -> Option<Binding<F>> {

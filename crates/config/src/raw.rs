@@ -146,6 +146,8 @@ pub(crate) struct RawRegistration {
     pub(crate) min_expires: F<String>,
     pub(crate) max_expires: F<String>,
     pub(crate) default_expires: F<String>,
+    pub(crate) nat_expires: F<String>,
+    pub(crate) core_expires: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

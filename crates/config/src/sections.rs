@@ -269,6 +269,10 @@ pub struct RegistrationConfig {
     pub max_expires: Duration,
     /// Expiry granted when the REGISTER asks for none.
     pub default_expires: Duration,
+    /// Registration caching: the expiry a phone behind NAT is told (0 turns caching off).
+    pub nat_expires: Duration,
+    /// Registration caching: the expiry asked of the PBX for a phone behind NAT.
+    pub core_expires: Duration,
 }
 
 impl Default for RegistrationConfig {
@@ -277,6 +281,8 @@ impl Default for RegistrationConfig {
             min_expires: Duration::from_secs(60),
             max_expires: Duration::from_secs(3600),
             default_expires: Duration::from_secs(3600),
+            nat_expires: Duration::from_secs(60),
+            core_expires: Duration::from_secs(3600),
         }
     }
 }

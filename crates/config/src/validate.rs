@@ -922,10 +922,26 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                     ),
                 );
             }
+            let nat_expires = ctx.seconds(
+                &r.nat_expires,
+                &format!("{k}.nat_expires"),
+                dr.nat_expires,
+                secs(0),
+                DAY,
+            );
+            let core_expires = ctx.seconds(
+                &r.core_expires,
+                &format!("{k}.core_expires"),
+                dr.core_expires,
+                secs(1),
+                DAY,
+            );
             RegistrationConfig {
                 min_expires,
                 max_expires,
                 default_expires,
+                nat_expires,
+                core_expires,
             }
         }
     };

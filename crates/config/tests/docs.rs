@@ -146,6 +146,8 @@ fn every_key_is_documented() {
         "registration.min_expires",
         "registration.max_expires",
         "registration.default_expires",
+        "registration.nat_expires",
+        "registration.core_expires",
         "topology.server_header",
         "topology.user_agent_header",
         "drain.deadline",

@@ -254,6 +254,8 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
         min_expires: secs(config.registration.min_expires),
         max_expires: secs(config.registration.max_expires),
         default_expires: secs(config.registration.default_expires),
+        nat_expires: secs(config.registration.nat_expires),
+        core_expires: secs(config.registration.core_expires),
     };
     c.parse_limits = config.sip.limits.datagram();
     Ok(c)

@@ -222,3 +222,134 @@ Content-Length: 0
     assert_eq!(to_phone.to().unwrap().uri.as_str(), "sip:1001@example.com");
     assert!(!String::from_utf8_lossy(to_phone.as_bytes()).contains(&token));
 }
+
+/// Registration caching: a phone behind NAT (its Via says 192.168.1.20:5060, its packets
+/// come from 198.51.100.7:40000) is told 60 s while the PBX is asked for 3600 s; its
+/// refreshes from the same flow are answered by Palisade until the PBX's registration
+/// nears its end, then one goes to the PBX again.
+#[test]
+fn a_phone_behind_nat_refreshes_with_palisade_not_the_pbx() {
+    let mut cfg = config(&[PBX]);
+    cfg.registration.nat_expires = 60;
+    cfg.registration.core_expires = 3600;
+    cfg.probe.interval = Duration::from_secs(100_000);
+    let mut w = World::with_config(cfg);
+    w.phone_sends(register(1, 3600, "z9hG4bKc1"));
+    let core = w.one_sent_to(Side::Core);
+    let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
+        panic!()
+    };
+    assert_eq!(
+        c.params.get("expires"),
+        Some(Some("3600")),
+        "the PBX is asked for 3600 s"
+    );
+    let ok = {
+        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
+        b.header(
+            HeaderName::Contact,
+            format!("<{}>;expires=3600", c.uri.as_str()),
+        );
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(ok);
+    let phone_ok = w.one_sent_to(Side::Access);
+    let contacts: Vec<_> = phone_ok.values(HeaderName::Contact).collect();
+    assert_eq!(
+        contacts,
+        [&b"<sip:1001@192.168.1.20:5060;ob>;expires=60"[..]]
+    );
+
+    // Refreshes every 50 s for 50 minutes: answered by Palisade, nothing to the PBX.
+    let mut cseq = 2;
+    for _ in 0..60 {
+        w.advance(Duration::from_secs(50));
+        w.phone_sends(register(cseq, 3600, &format!("z9hG4bKc{cseq}")));
+        cseq += 1;
+        let r = w.one_sent_to(Side::Access);
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(
+            r.values(HeaderName::Contact).next(),
+            Some(&b"<sip:1001@192.168.1.20:5060;ob>;expires=60"[..])
+        );
+    }
+    assert_eq!(w.b.registrations_absorbed(), 60);
+    assert_eq!(w.b.registrar().len(), 1, "the binding lives on");
+    // Once less than two refresh periods (120 s) of the PBX's 3600 s remain, at 3500 s,
+    // the refresh goes to the PBX, before its registration runs out.
+    let mut forwarded_at = None;
+    for i in 0..10 {
+        w.advance(Duration::from_secs(50));
+        w.phone_sends(register(cseq, 3600, &format!("z9hG4bKcz{i}")));
+        cseq += 1;
+        let sent = w.take();
+        if sent
+            .iter()
+            .any(|t| t.side == Side::Core && t.message.method() == Some(&Method::Register))
+        {
+            forwarded_at = Some(3000 + 50 * (i + 1));
+            break;
+        }
+    }
+    assert_eq!(
+        forwarded_at,
+        Some(3500),
+        "the PBX is refreshed before its registration runs out"
+    );
+}
+
+#[test]
+fn a_cached_registration_is_not_refreshed_from_another_flow_and_lapses_without_refreshes() {
+    let mut cfg = config(&[PBX]);
+    cfg.registration.nat_expires = 60;
+    let mut w = World::with_config(cfg);
+    w.phone_sends(register(1, 3600, "z9hG4bKd1"));
+    let core = w.one_sent_to(Side::Core);
+    let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
+        panic!()
+    };
+    let ok = {
+        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
+        b.header(
+            HeaderName::Contact,
+            format!("<{}>;expires=3600", c.uri.as_str()),
+        );
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(ok);
+    w.one_sent_to(Side::Access);
+    // The same REGISTER from another source is not answered locally: it goes to the PBX.
+    w.b.handle_inbound(
+        w.now,
+        crate::types::Inbound {
+            source: crate::types::Source {
+                side: Side::Access,
+                protocol: crate::types::Protocol::Udp,
+                flow: 9,
+                remote: addr("198.51.100.99:5060"),
+            },
+            message: register(2, 3600, "z9hG4bKd2"),
+        },
+    );
+    let sent = w.take();
+    assert!(sent.iter().any(|t| t.side == Side::Core), "{sent:?}");
+    assert_eq!(w.b.registrations_absorbed(), 0);
+    // Without refreshes the binding lapses after the phone's own expiry.
+    w.advance(Duration::from_secs(75));
+    assert!(w.b.registrar().is_empty());
+}
+
+#[test]
+fn expiry_bounds_too_brief_gets_423_too_long_is_cut() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(register(1, 30, "z9hG4bKe1"));
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(423));
+    assert_eq!(r.header(HeaderName::MinExpires), Some(&b"60"[..]));
+    w.phone_sends(register(2, 7200, "z9hG4bKe2"));
+    let core = w.one_sent_to(Side::Core);
+    let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
+        panic!()
+    };
+    assert_eq!(c.params.get("expires"), Some(Some("3600")));
+}
