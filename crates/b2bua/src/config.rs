@@ -109,6 +109,9 @@ pub struct RegistrationConfig {
     /// The expiry asked of the PBX for a phone behind NAT; the phone's refreshes in between
     /// are answered by Palisade.
     pub core_expires: u32,
+    /// How often a phone behind NAT is sent an OPTIONS keep-alive over its flow; one left
+    /// unanswered removes its binding. Zero turns keep-alives off.
+    pub keepalive_interval: Duration,
 }
 
 impl Default for RegistrationConfig {
@@ -119,6 +122,7 @@ impl Default for RegistrationConfig {
             default_expires: 3600,
             nat_expires: 60,
             core_expires: 3600,
+            keepalive_interval: Duration::from_secs(30),
         }
     }
 }

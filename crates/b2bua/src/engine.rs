@@ -100,6 +100,8 @@ enum ClientCtx<F> {
     Own { call: u64 },
     /// An OPTIONS health probe.
     Probe { upstream: usize },
+    /// An OPTIONS keep-alive to a phone behind NAT.
+    KeepAlive { token: String },
 }
 
 #[derive(Debug)]
@@ -122,6 +124,8 @@ enum TimerRef {
     Probe(usize),
     /// A probe's answer is due: an upstream that has not answered by then failed it.
     ProbeTimeout(usize),
+    /// Time to ping the phone of a binding behind NAT.
+    KeepAlive(String),
 }
 
 /// A deadline in the timer heap, ordered by time, then by insertion.
@@ -424,6 +428,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                     }
                 }
                 TimerRef::Probe(i) => self.probe(now, i),
+                TimerRef::KeepAlive(token) => self.keepalive(now, token),
                 TimerRef::ProbeTimeout(i) => self.probe_timeout(now, i),
             }
         }
@@ -1063,6 +1068,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                         } else {
                             core_expires_at
                         };
+                        let pinged = self.registrar.get(token).is_some_and(|b| b.nat);
                         self.registrar.upsert(
                             token.clone(),
                             Binding {
@@ -1071,8 +1077,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                                 destination: reg.phone.clone(),
                                 expires_at,
                                 core_expires_at,
+                                nat: reg.cached,
                             },
                         );
+                        let interval = self.cfg.registration.keepalive_interval;
+                        if reg.cached && !pinged && !interval.is_zero() {
+                            self.schedule(now + interval, TimerRef::KeepAlive(token.clone()));
+                        }
                         self.schedule(expires_at, TimerRef::Binding(token.clone()));
                         self.events.push_back(Event::Registered {
                             aor: reg.aor.clone(),
@@ -2085,8 +2096,18 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         reply: Reply,
     ) {
         let failed = reply.upstream_failed();
+        let unanswered = reply.synthetic;
         let resp = reply.message;
         match ctx {
+            ClientCtx::KeepAlive { token } => {
+                // Any answer, even a refusal, shows the NAT binding is open. No answer at
+                // all (or a transport error) means the phone is gone, and so is its binding.
+                if unanswered && self.registrar.remove(token).is_some() {
+                    self.events.push_back(Event::BindingUnreachable {
+                        token: token.clone(),
+                    });
+                }
+            }
             ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp, failed),
             ClientCtx::Probe { upstream } => self.probe_response(*upstream, &resp, failed),
             ClientCtx::Own { call } => {
@@ -2305,6 +2326,50 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             u.probing = key.map(|k| (k, due));
         }
         self.schedule(due, TimerRef::ProbeTimeout(i));
+    }
+
+    /// Pings a NATed phone over its flow to keep its NAT binding open and to learn that it
+    /// is still there.
+    fn keepalive(&mut self, now: Instant, token: String) {
+        let interval = self.cfg.registration.keepalive_interval;
+        let Some(b) = self.registrar.get(&token) else {
+            return;
+        };
+        if interval.is_zero() || !b.nat {
+            return;
+        }
+        let (dest, contact) = (b.destination.clone(), b.contact.clone());
+        let Some(local) = self.side_addrs(Side::Access).contact_addr(dest.protocol()) else {
+            return;
+        };
+        let branch = self.ids.branch();
+        let tag = self.ids.tag();
+        let call_id = self.ids.call_id();
+        let mut b = Builder::request(&Method::Options, &contact);
+        b.header(
+            HeaderName::Via,
+            crate::leg::via_value(local, dest.protocol(), &branch),
+        );
+        b.header(HeaderName::MaxForwards, "70");
+        b.header(
+            HeaderName::From,
+            format!("<sip:palisade@{}>;tag={tag}", SideAddrs::host_port(local)),
+        );
+        b.header(HeaderName::To, format!("<{contact}>"));
+        b.header(HeaderName::CallId, call_id);
+        b.header(HeaderName::CSeq, "1 OPTIONS");
+        if let Ok(m) = b.build_message() {
+            self.new_client(
+                now,
+                Side::Access,
+                dest,
+                m,
+                ClientCtx::KeepAlive {
+                    token: token.clone(),
+                },
+            );
+        }
+        self.schedule(now + interval, TimerRef::KeepAlive(token));
     }
 
     /// The probe went unanswered for `probe.timeout`: a failure. Its transaction is

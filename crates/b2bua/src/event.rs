@@ -32,6 +32,10 @@ pub enum Event {
     RegistrationAbsorbed {
         aor: String,
     },
+    /// A phone behind NAT stopped answering keep-alives: its binding is gone.
+    BindingUnreachable {
+        token: String,
+    },
     /// The connection a binding lived on closed.
     BindingFlowClosed {
         token: String,

@@ -25,6 +25,8 @@ pub struct Binding<F> {
     pub expires_at: Instant,
     /// When the PBX's registration of this binding runs out.
     pub core_expires_at: Instant,
+    /// The phone is behind NAT: Palisade caches its registration and pings it.
+    pub nat: bool,
 }
 
 /// The binding table, keyed by token.

@@ -148,6 +148,7 @@ pub(crate) struct RawRegistration {
     pub(crate) default_expires: F<String>,
     pub(crate) nat_expires: F<String>,
     pub(crate) core_expires: F<String>,
+    pub(crate) keepalive_interval: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

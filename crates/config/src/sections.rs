@@ -273,6 +273,8 @@ pub struct RegistrationConfig {
     pub nat_expires: Duration,
     /// Registration caching: the expiry asked of the PBX for a phone behind NAT.
     pub core_expires: Duration,
+    /// OPTIONS keep-alives to phones behind NAT (0 turns them off).
+    pub keepalive_interval: Duration,
 }
 
 impl Default for RegistrationConfig {
@@ -283,6 +285,7 @@ impl Default for RegistrationConfig {
             default_expires: Duration::from_secs(3600),
             nat_expires: Duration::from_secs(60),
             core_expires: Duration::from_secs(3600),
+            keepalive_interval: Duration::from_secs(30),
         }
     }
 }

@@ -936,12 +936,20 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                 secs(1),
                 DAY,
             );
+            let keepalive_interval = ctx.seconds(
+                &r.keepalive_interval,
+                &format!("{k}.keepalive_interval"),
+                dr.keepalive_interval,
+                secs(0),
+                HOUR,
+            );
             RegistrationConfig {
                 min_expires,
                 max_expires,
                 default_expires,
                 nat_expires,
                 core_expires,
+                keepalive_interval,
             }
         }
     };

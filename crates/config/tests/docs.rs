@@ -148,6 +148,7 @@ fn every_key_is_documented() {
         "registration.default_expires",
         "registration.nat_expires",
         "registration.core_expires",
+        "registration.keepalive_interval",
         "topology.server_header",
         "topology.user_agent_header",
         "drain.deadline",

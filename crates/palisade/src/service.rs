@@ -256,6 +256,7 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
         default_expires: secs(config.registration.default_expires),
         nat_expires: secs(config.registration.nat_expires),
         core_expires: secs(config.registration.core_expires),
+        keepalive_interval: config.registration.keepalive_interval,
     };
     c.parse_limits = config.sip.limits.datagram();
     Ok(c)

@@ -232,6 +232,7 @@ fn a_phone_behind_nat_refreshes_with_palisade_not_the_pbx() {
     let mut cfg = config(&[PBX]);
     cfg.registration.nat_expires = 60;
     cfg.registration.core_expires = 3600;
+    cfg.registration.keepalive_interval = Duration::ZERO;
     cfg.probe.interval = Duration::from_secs(100_000);
     let mut w = World::with_config(cfg);
     w.phone_sends(register(1, 3600, "z9hG4bKc1"));
@@ -302,6 +303,7 @@ fn a_phone_behind_nat_refreshes_with_palisade_not_the_pbx() {
 fn a_cached_registration_is_not_refreshed_from_another_flow_and_lapses_without_refreshes() {
     let mut cfg = config(&[PBX]);
     cfg.registration.nat_expires = 60;
+    cfg.registration.keepalive_interval = Duration::ZERO;
     let mut w = World::with_config(cfg);
     w.phone_sends(register(1, 3600, "z9hG4bKd1"));
     let core = w.one_sent_to(Side::Core);
@@ -352,4 +354,59 @@ fn expiry_bounds_too_brief_gets_423_too_long_is_cut() {
         panic!()
     };
     assert_eq!(c.params.get("expires"), Some(Some("3600")));
+}
+
+/// Keep-alives: a phone behind NAT is sent OPTIONS over its flow every
+/// `keepalive_interval`; while it answers its binding stays, and when it stops answering
+/// the binding goes, even though the phone's last refresh has not expired yet.
+#[test]
+fn a_natted_phone_is_pinged_and_dropped_when_it_stops_answering() {
+    let mut cfg = config(&[PBX]);
+    cfg.registration.nat_expires = 60;
+    cfg.registration.keepalive_interval = Duration::from_secs(30);
+    cfg.probe.interval = Duration::from_secs(100_000);
+    let mut w = World::with_config(cfg);
+    w.phone_sends(register(1, 3600, "z9hG4bKk1"));
+    let core = w.one_sent_to(Side::Core);
+    let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
+        panic!()
+    };
+    let ok = {
+        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
+        b.header(
+            HeaderName::Contact,
+            format!("<{}>;expires=3600", c.uri.as_str()),
+        );
+        b.build_message().unwrap()
+    };
+    w.pbx_sends(ok);
+    w.one_sent_to(Side::Access);
+
+    // The first ping goes over the phone's flow to its contact, and is answered.
+    w.advance(Duration::from_secs(30));
+    let ping = w.one_sent_to(Side::Access);
+    assert_eq!(ping.method(), Some(&Method::Options));
+    assert_eq!(
+        ping.request_uri_str(),
+        Some("sip:1001@192.168.1.20:5060;ob")
+    );
+    w.phone_sends(reply(&ping, 200, Some("ph")));
+    assert_eq!(w.b.registrar().len(), 1);
+
+    // The phone keeps refreshing (answered by Palisade) but no longer answers pings.
+    for cseq in 2..5 {
+        w.advance(Duration::from_secs(25));
+        w.phone_sends(register(cseq, 3600, &format!("z9hG4bKk{cseq}")));
+        w.take();
+    }
+    w.advance(Duration::from_secs(40));
+    w.take();
+    assert!(
+        w.b.registrar().is_empty(),
+        "an unanswered keep-alive removes the binding"
+    );
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::BindingUnreachable { .. }
+    )));
 }
