@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use palisade_sip::edit::{Builder, response_to, response_with_reason};
-use palisade_sip::headers::{ContactValue, NameAddr};
+use palisade_sip::headers::ContactValue;
 use palisade_sip::sdp::{Sdp, SdpLimits};
 use palisade_sip::transaction::{Reliability, TransactionKey, TransactionTable, TuEvent};
 use palisade_sip::validate::{check_request, check_response};
@@ -23,7 +23,7 @@ use crate::call::{Call, CallState, CancelState, OkRetransmit};
 use crate::config::{B2buaConfig, SideAddrs};
 use crate::event::Event;
 use crate::ids::IdGen;
-use crate::leg::{Leg, carries_contact, contact_value, party_without_tag};
+use crate::leg::{Leg, carries_contact, contact_value, party_without_tag, push_params};
 use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
 use crate::registrar::{Binding, Registrar};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
@@ -952,10 +952,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                     };
                     match expires {
                         Some(e) => {
-                            push_params_except(&mut v, &na, "expires");
+                            push_params(&mut v, &na, &["expires"]);
                             v.push_str(&format!(";expires={e}"));
                         }
-                        None => push_params(&mut v, &na),
+                        None => push_params(&mut v, &na, &[]),
                     }
                     contact_values.push(v);
                     contacts.push((token, uri));
@@ -2502,33 +2502,6 @@ fn requested_expires(req: &Message, default: u32) -> u32 {
 /// connection).
 fn same_flow<F: PartialEq>(a: &Destination<F>, b: &Destination<F>) -> bool {
     a == b
-}
-
-/// Appends a contact's header parameters but `skip`.
-fn push_params_except(out: &mut String, na: &NameAddr<'_>, skip: &str) {
-    for (name, value) in na.params.iter() {
-        if name.eq_ignore_ascii_case(skip) {
-            continue;
-        }
-        out.push(';');
-        out.push_str(name);
-        if let Some(v) = value {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-}
-
-/// Appends a contact's header parameters (`expires`, `q`, `+sip.instance` ...).
-fn push_params(out: &mut String, na: &NameAddr<'_>) {
-    for (name, value) in na.params.iter() {
-        out.push(';');
-        out.push_str(name);
-        if let Some(v) = value {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
 }
 
 /// Where Refer-To and Referred-By point on a leg: Palisade itself toward the phone, the

@@ -42,18 +42,23 @@ pub(crate) fn party_without_tag(na: &NameAddr<'_>) -> String {
     s.push('<');
     s.push_str(na.uri.as_str());
     s.push('>');
+    push_params(&mut s, na, &["tag"]);
+    s
+}
+
+/// Appends a name-addr's header parameters (`;name=value`), all but those named in `skip`.
+pub(crate) fn push_params(out: &mut String, na: &NameAddr<'_>, skip: &[&str]) {
     for (name, value) in na.params.iter() {
-        if name.eq_ignore_ascii_case("tag") {
+        if skip.iter().any(|n| name.eq_ignore_ascii_case(n)) {
             continue;
         }
-        s.push(';');
-        s.push_str(name);
+        out.push(';');
+        out.push_str(name);
         if let Some(v) = value {
-            s.push('=');
-            s.push_str(v);
+            out.push('=');
+            out.push_str(v);
         }
     }
-    s
 }
 
 /// Palisade's Contact on a leg.

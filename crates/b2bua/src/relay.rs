@@ -174,13 +174,6 @@ pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Opti
     out.push('<');
     out.push_str(&uri);
     out.push('>');
-    for (name, value) in na.params.iter() {
-        out.push(';');
-        out.push_str(name);
-        if let Some(v) = value {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
+    crate::leg::push_params(&mut out, &na, &[]);
     Some(out)
 }
