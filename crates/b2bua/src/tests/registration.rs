@@ -24,6 +24,13 @@ Content-Length: 0
     ))
 }
 
+/// The PBX's 200 to a relayed REGISTER, granting `expires` to the contact `uri`.
+fn grant(core: &palisade_sip::Message, uri: &str, expires: u32) -> palisade_sip::Message {
+    let mut b = palisade_sip::edit::response_to(core, 200, Some("pbxr"));
+    b.header(HeaderName::Contact, format!("<{uri}>;expires={expires}"));
+    b.build_message().unwrap()
+}
+
 /// Registers the phone (challenge, then success); returns the token the PBX knows it by.
 fn registered(w: &mut World) -> String {
     w.phone_sends(register(1, 300, "z9hG4bKr1"));
@@ -245,15 +252,7 @@ fn a_phone_behind_nat_refreshes_with_palisade_not_the_pbx() {
         Some(Some("3600")),
         "the PBX is asked for 3600 s"
     );
-    let ok = {
-        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
-        b.header(
-            HeaderName::Contact,
-            format!("<{}>;expires=3600", c.uri.as_str()),
-        );
-        b.build_message().unwrap()
-    };
-    w.pbx_sends(ok);
+    w.pbx_sends(grant(&core, c.uri.as_str(), 3600));
     let phone_ok = w.one_sent_to(Side::Access);
     let contacts: Vec<_> = phone_ok.values(HeaderName::Contact).collect();
     assert_eq!(
@@ -310,15 +309,7 @@ fn a_cached_registration_is_not_refreshed_from_another_flow_and_lapses_without_r
     let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
         panic!()
     };
-    let ok = {
-        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
-        b.header(
-            HeaderName::Contact,
-            format!("<{}>;expires=3600", c.uri.as_str()),
-        );
-        b.build_message().unwrap()
-    };
-    w.pbx_sends(ok);
+    w.pbx_sends(grant(&core, c.uri.as_str(), 3600));
     w.one_sent_to(Side::Access);
     // The same REGISTER from another source is not answered locally: it goes to the PBX.
     w.b.handle_inbound(
@@ -371,15 +362,7 @@ fn a_natted_phone_is_pinged_and_dropped_when_it_stops_answering() {
     let Some(Ok(ContactValue::Address(c))) = core.contacts().next() else {
         panic!()
     };
-    let ok = {
-        let mut b = palisade_sip::edit::response_to(&core, 200, Some("pbxr"));
-        b.header(
-            HeaderName::Contact,
-            format!("<{}>;expires=3600", c.uri.as_str()),
-        );
-        b.build_message().unwrap()
-    };
-    w.pbx_sends(ok);
+    w.pbx_sends(grant(&core, c.uri.as_str(), 3600));
     w.one_sent_to(Side::Access);
 
     // The first ping goes over the phone's flow to its contact, and is answered.
