@@ -1,5 +1,6 @@
-//! End-to-end test harness: real peers (SIPp, Kamailio, tshark) run as child processes of
-//! the test, inside the network namespace that `scripts/test.sh` creates for the test run.
+//! End-to-end test harness: real peers (SIPp, Kamailio, baresip, tshark) run as child
+//! processes of the test, inside the network namespace that `scripts/test.sh` creates for
+//! the test run.
 //!
 //! A test that starts a peer first calls [`isolation::assert_isolated`], gets a
 //! [`workdir::TestDir`] for its logs and generated files, picks addresses with
@@ -28,6 +29,7 @@
 // here and nowhere else outside `#[test]` code.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod baresip;
 pub mod capture;
 pub mod isolation;
 pub mod kamailio;

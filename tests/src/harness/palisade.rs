@@ -44,6 +44,8 @@ pub struct PalisadeBuilder {
     invite_timeout: Option<String>,
     /// Certificate and key of a core-side TLS listener, and the CA TLS upstreams use.
     core_tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// Certificate and key of an access-side TLS listener.
+    access_tls: Option<(PathBuf, PathBuf)>,
     media_timeout: Option<String>,
     extra: Vec<String>,
 }
@@ -53,6 +55,13 @@ impl PalisadeBuilder {
     /// `upstream_ca` for `;transport=tls` upstreams.
     pub fn core_tls(mut self, cert: &Path, key: &Path, upstream_ca: &Path) -> PalisadeBuilder {
         self.core_tls = Some((cert.to_owned(), key.to_owned(), upstream_ca.to_owned()));
+        self
+    }
+
+    /// Also listen for TLS on the access side, on a port of its own, with this certificate
+    /// and key (`access.tls`): phones connect there with `;transport=tls`.
+    pub fn access_tls(mut self, cert: &Path, key: &Path) -> PalisadeBuilder {
+        self.access_tls = Some((cert.to_owned(), key.to_owned()));
         self
     }
 
@@ -122,7 +131,7 @@ impl PalisadeBuilder {
 
     fn config(
         &self,
-        access_port: u16,
+        (access_port, access_tls_port): (u16, u16),
         (core_port, core_tls_port): (u16, u16),
         media: (u16, u16),
         admin: u16,
@@ -134,6 +143,16 @@ impl PalisadeBuilder {
             }
             v.join(", ")
         };
+        let mut access_listen = listen(self.access_ip, access_port, self.access_tcp);
+        let mut access_tls = String::new();
+        if let Some((cert, key)) = &self.access_tls {
+            access_listen.push_str(&format!(", \"tls:{}:{access_tls_port}\"", self.access_ip));
+            access_tls = format!(
+                "  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
+                cert.display(),
+                key.display()
+            );
+        }
         let mut core_listen = listen(self.core_ip, core_port, self.core_tcp);
         let mut core_tls = String::new();
         if let Some((cert, key, ca)) = &self.core_tls {
@@ -159,12 +178,11 @@ impl PalisadeBuilder {
             probe.push_str(&format!("    failures_before_down: {n}\n"));
         }
         let mut yaml = format!(
-            "access:\n  listen: [{}]\n\
+            "access:\n  listen: [{access_listen}]\n{access_tls}\
              core:\n  listen: [{}]\n{core_tls}  upstream: [{upstreams}]\n{probe}\
              media:\n  ports: \"{}-{}\"\n{}\
              admin:\n  listen: \"{}:{admin}\"\n\
              log:\n  level: \"info,palisade=debug,palisade_b2bua=debug,palisade_transport=debug\"\n",
-            listen(self.access_ip, access_port, self.access_tcp),
             core_listen,
             media.0,
             media.1,
@@ -207,7 +225,13 @@ impl PalisadeBuilder {
         let media = (low, low + 7);
         let config = dir.join(&format!("{}.yaml", self.name));
         let core_tls_port = ports::free_port(self.core_ip);
-        let text = self.config(access_port, (core_port, core_tls_port), media, admin_port);
+        let access_tls_port = ports::free_port(self.access_ip);
+        let text = self.config(
+            (access_port, access_tls_port),
+            (core_port, core_tls_port),
+            media,
+            admin_port,
+        );
         std::fs::write(&config, &text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
 
         let mut cmd = Command::new(&binary);
@@ -219,6 +243,10 @@ impl PalisadeBuilder {
             peer,
             access_udp: at(self.access_ip, access_port),
             access_tcp: self.access_tcp.then(|| at(self.access_ip, access_port)),
+            access_tls: self
+                .access_tls
+                .is_some()
+                .then(|| at(self.access_ip, access_tls_port)),
             core_udp: at(self.core_ip, core_port),
             core_tcp: self.core_tcp.then(|| at(self.core_ip, core_port)),
             config,
@@ -251,6 +279,7 @@ pub struct Palisade {
     peer: Peer,
     access_udp: SocketAddr,
     access_tcp: Option<SocketAddr>,
+    access_tls: Option<SocketAddr>,
     core_udp: SocketAddr,
     core_tcp: Option<SocketAddr>,
     config: PathBuf,
@@ -272,6 +301,7 @@ impl Palisade {
             t1: None,
             invite_timeout: None,
             core_tls: None,
+            access_tls: None,
             media_timeout: None,
             extra: Vec::new(),
         }
@@ -285,6 +315,11 @@ impl Palisade {
     /// The TCP address phones connect to, when configured.
     pub fn access_tcp(&self) -> Option<SocketAddr> {
         self.access_tcp
+    }
+
+    /// The TLS address phones connect to, when configured.
+    pub fn access_tls(&self) -> Option<SocketAddr> {
+        self.access_tls
     }
 
     /// The UDP address of the core side (what the PBX sees).
@@ -383,6 +418,19 @@ impl Palisade {
                 self.access_udp
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+        for stream in [self.access_tcp, self.access_tls].into_iter().flatten() {
+            while !ports::is_listening(Proto::Tcp, stream) {
+                assert!(
+                    self.peer.is_running(),
+                    "palisade exited before listening on {stream}"
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "palisade is not listening on {stream} after {START_TIMEOUT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if !self.ping(left) {
