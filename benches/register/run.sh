@@ -3,8 +3,8 @@
 # Authorization, 200) through an SBC to a Kamailio registrar. Palisade and Kamailio side by
 # side in the same run, under the same load generator, in front of the same registrar.
 #
-#   benches/register/run.sh            full run (about 10 minutes), updates docs/benchmarks.md
-#   QUICK=1 benches/register/run.sh    short run (about 3 minutes), results under target/ only
+#   benches/register/run.sh            full run (about 6 minutes), updates docs/benchmarks.md
+#   QUICK=1 benches/register/run.sh    short run (about 2 minutes), results under target/ only
 #
 # What it measures, for each SBC (a "registration" is the pair of REGISTER transactions):
 #   1. CPU time per registration of the SBC's processes at fixed offered rates (RATES,
