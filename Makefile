@@ -37,9 +37,10 @@ fuzz-smoke:
 	scripts/fuzz-smoke.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Benchmarks: the criterion benchmarks (SIP parsing against rsip), then the call-setup
-# comparison with Kamailio (benches/calls/run.sh: needs root, it runs SIPp, Palisade and
-# Kamailio inside a network namespace of its own, and writes docs/benchmarks.md).
-# `make bench QUICK=1`: a short run of both, a few minutes; docs/benchmarks.md is left as is.
+# and REGISTER comparisons with Kamailio (benches/calls/run.sh, benches/register/run.sh:
+# they need root, run SIPp, Palisade and Kamailio inside a network namespace of their own,
+# and write docs/benchmarks.md).
+# `make bench QUICK=1`: a short run of each, a few minutes; docs/benchmarks.md is left as is.
 QUICK ?= 0
 bench:
 	scripts/install-deps.sh
@@ -49,6 +50,7 @@ else
 	$(CARGO) bench -p palisade-benches
 endif
 	QUICK=$(QUICK) CARGO=$(CARGO) benches/calls/run.sh
+	QUICK=$(QUICK) CARGO=$(CARGO) benches/register/run.sh
 
 demo:
 	scripts/demo.sh

@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# REGISTER benchmark: SIPp phones register with digest auth (REGISTER, 401, REGISTER with
+# Authorization, 200) through an SBC to a Kamailio registrar. Palisade and Kamailio side by
+# side in the same run, under the same load generator, in front of the same registrar.
+#
+#   benches/register/run.sh            full run (about 6 minutes), updates docs/benchmarks.md
+#   QUICK=1 benches/register/run.sh    short run (about 2 minutes), results under target/ only
+#
+# What it measures, for each SBC (a "registration" is the pair of REGISTER transactions):
+#   1. CPU time per registration of the SBC's processes at fixed offered rates (RATES,
+#      default 200 500 1000 registrations/s, STEP_SECONDS worth each): utime+stime from
+#      /proc/<pid>/stat before and after (Kamailio: the main process and all its children).
+#      The registrar's CPU is recorded too; it is not part of the SBC's figure.
+#   2. The highest rate with zero failures: the rate goes up through MAX_STEPS until a step
+#      fails (a failed or missing registration, retransmissions above 1% of registrations,
+#      or SIPp below 90% of the offered rate); a failing step is tried once more before it
+#      counts. UACS SIPp processes share the load, each with its own share of the users.
+#   3. First REGISTER -> 200 latency p50/p99 from SIPp's response-time trace.
+#
+# Topology, inside a network namespace of its own (only lo, deleted on exit by a trap):
+#   SIPp 127.0.0.31.. -> Palisade access 127.0.0.10:5060 | core 127.0.0.11:5060 -> registrar
+#   SIPp 127.0.0.31.. -> Kamailio proxy 127.0.0.12:5060                        -> registrar
+#   registrar: Kamailio with tests/kamailio/pbx.cfg on 127.0.0.22:5060, users
+#   1001..(1000 + USERS) with password secret<user>.
+# Load steps alternate between the SBCs.
+#
+# The phones (benches/register/register.xml) take their user from an -inf file, one user
+# per registration in order, each registration with its own Call-ID. SIPp writes its own
+# address and port in Via, and the packets come from that address and port, so Palisade
+# does not see the phones as behind NAT: registration caching (registration.nat_expires,
+# set to 0s here besides) does not apply, and every REGISTER goes to the registrar.
+#
+# Everything is bounded: each SIPp has -m and -timeout (and a `timeout` around it), and the
+# whole run has a global timeout (GLOBAL_TIMEOUT seconds). Processes are stopped by PID.
+#
+# Settings (environment): QUICK, RATES, STEP_SECONDS, MAX_STEPS, MAX_STEP_SECONDS, UACS,
+# USERS, KAMAILIO_WORKERS, PROFILE (1: perf record each SBC during the highest fixed rate),
+# OUT (result directory), GLOBAL_TIMEOUT, DOCS (0: do not touch docs/benchmarks.md).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+SELF="$ROOT/benches/register/run.sh"
+
+QUICK="${QUICK:-0}"
+if [ "$QUICK" = "1" ]; then
+	RATES="${RATES:-200 500 1000}"
+	STEP_SECONDS="${STEP_SECONDS:-3}"
+	MAX_STEPS="${MAX_STEPS:-2000 4000 6000 8000 10000 12000}"
+	MAX_STEP_SECONDS="${MAX_STEP_SECONDS:-3}"
+	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-420}"
+	DOCS="${DOCS:-0}"
+else
+	RATES="${RATES:-200 500 1000}"
+	STEP_SECONDS="${STEP_SECONDS:-10}"
+	MAX_STEPS="${MAX_STEPS:-2000 3000 4000 5000 6000 7000 8000 9000 10000 12000 14000}"
+	MAX_STEP_SECONDS="${MAX_STEP_SECONDS:-10}"
+	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-1500}"
+	DOCS="${DOCS:-1}"
+fi
+UACS="${UACS:-2}"
+USERS="${USERS:-6000}"
+KAMAILIO_WORKERS="${KAMAILIO_WORKERS:-2}"
+PROFILE="${PROFILE:-0}"
+export QUICK RATES STEP_SECONDS MAX_STEPS MAX_STEP_SECONDS UACS USERS KAMAILIO_WORKERS PROFILE
+
+log() { echo "register: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+# --------------------------------------------------------------------------------------
+# Inside the namespace.
+# --------------------------------------------------------------------------------------
+
+PAL_ACCESS=127.0.0.10:5060
+PAL_CORE=127.0.0.11:5060
+KAM_ADDR=127.0.0.12:5060
+REGISTRAR=127.0.0.22:5060
+
+# Long-running processes (registrar, SBCs), and the SIPp runs of the current step.
+PIDS=()
+UAC_PIDS=()
+
+stop_pids() {
+	local p
+	for p in "${UAC_PIDS[@]}" "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	sleep 1
+	for p in "${UAC_PIDS[@]}" "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	PIDS=()
+	UAC_PIDS=()
+}
+
+# Whether a UDP socket is bound to ADDR:PORT in this namespace.
+udp_bound() {
+	local ip=${1%:*} port=${1#*:} hex
+	hex=$(printf '%02X' $(echo "$ip" | tr '.' ' ' | awk '{print $4, $3, $2, $1}'))
+	hex="$hex:$(printf '%04X' "$port")"
+	grep -q " $hex " /proc/net/udp
+}
+
+wait_bound() {
+	local addr=$1 pid=$2 i
+	for i in $(seq 1 100); do
+		udp_bound "$addr" && return 0
+		kill -0 "$pid" 2>/dev/null || die "process $pid exited before binding $addr"
+		sleep 0.1
+	done
+	die "nothing bound to $addr after 10 s"
+}
+
+# CPU ticks (utime+stime) of the given PIDs; the fields after the ")" of the comm.
+cpu_ticks() {
+	local total=0 p t
+	for p in "$@"; do
+		t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
+# UDP datagrams dropped in this namespace for want of receive-buffer space (RcvbufErrors).
+udp_drops() {
+	awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 } else print $c["RcvbufErrors"] }' /proc/net/snmp
+}
+
+# A Kamailio's processes: its main process and its children.
+kamailio_pids() {
+	echo "$1" $(ps -o pid= --ppid "$1")
+}
+
+# The SBC's processes: Palisade is one process; Kamailio is its main process and children.
+sbc_pids() {
+	case "$1" in
+	palisade) echo "$PAL_PID" ;;
+	kamailio) kamailio_pids "$KAM_PID" ;;
+	esac
+}
+
+sbc_addr() {
+	case "$1" in
+	palisade) echo "$PAL_ACCESS" ;;
+	kamailio) echo "$KAM_ADDR" ;;
+	esac
+}
+
+# Value of column NAME in the last line of a SIPp statistics file.
+stat_col() {
+	awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+		NF > 1 { v = $c } END { print (v == "" ? 0 : v) + 0 }' "$1"
+}
+
+# p50 and p99 (ms) of the response times in the given -trace_rtt files.
+percentiles() {
+	cat "$@" 2>/dev/null | awk -F';' '$1 != "Date_ms" && NF >= 2 {print $2}' | sort -n |
+		awk '{v[NR] = $1} END {
+			if (NR == 0) { print "- -"; exit }
+			i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+			i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+			print v[i50], v[i99] }'
+}
+
+# users_file N I: the -inf file of SIPp process I of N: every N-th user from 1001 + I.
+users_file() {
+	local n=$1 i=$2 f="$OUT/users-$1-$2.csv"
+	if [ ! -s "$f" ]; then
+		awk -v n="$n" -v i="$i" -v users="$USERS" 'BEGIN {
+			print "SEQUENTIAL"
+			for (u = 1001 + i; u <= 1000 + users; u += n)
+				printf "%d;[authentication username=%d password=secret%d]\n", u, u, u
+		}' >"$f"
+	fi
+	echo "$f"
+}
+
+# load SYSTEM RATE SECONDS NUACS LABEL: offers RATE registrations/s for SECONDS through
+# NUACS SIPp processes and appends one line to $OUT/results.tsv.
+load() {
+	local sys=$1 rate=$2 secs=$3 n=$4 label=$5
+	local regs per_rate per_regs i dir ip inf
+	per_rate=$((rate / n))
+	per_regs=$((per_rate * secs))
+	regs=$((per_regs * n))
+	local run="$OUT/runs/$label-$sys-$rate"
+	mkdir -p "$run"
+	local pids reg_pids
+	read -r -a pids <<<"$(sbc_pids "$sys")"
+	read -r -a reg_pids <<<"$(kamailio_pids "$REG_PID")"
+	local c0 r0 d0 perf_pid="" start end
+	c0=$(cpu_ticks "${pids[@]}")
+	r0=$(cpu_ticks "${reg_pids[@]}")
+	d0=$(udp_drops)
+	start=$(date +%s.%N)
+	if [ "$PROFILE" = "1" ] && [ "$label" = "profile" ]; then
+		perf record -F 999 -g -o "$OUT/perf-$sys.data" -p "$(
+			IFS=,
+			echo "${pids[*]}"
+		)" -- sleep "$secs" >"$run/perf.out" 2>&1 &
+		perf_pid=$!
+	fi
+	UAC_PIDS=()
+	for i in $(seq 0 $((n - 1))); do
+		dir="$run/uac$i"
+		ip="127.0.0.$((31 + i))"
+		inf=$(users_file "$n" "$i")
+		mkdir -p "$dir"
+		(
+			cd "$dir"
+			rc=0
+			timeout -k 5 $((secs + 40)) sipp -sf "$ROOT/benches/register/register.xml" \
+				-inf "$inf" "$(sbc_addr "$sys")" \
+				-i "$ip" -p 5060 -mi "$ip" -mp $((30000 + 10 * i)) -ci "$ip" -cp $((8900 + i)) \
+				-nostdin -buff_size 4194304 -r "$per_rate" -m "$per_regs" \
+				-timeout "$((secs + 30))s" -timeout_error \
+				-trace_stat -stf stat.csv -fd 1 -trace_err -error_file errors.log \
+				-trace_rtt -rtt_freq 100 >sipp.out 2>&1 || rc=$?
+			echo "$rc" >rc
+			times >times
+		) &
+		UAC_PIDS+=($!)
+	done
+	for i in "${UAC_PIDS[@]}"; do wait "$i" || true; done
+	UAC_PIDS=()
+	end=$(date +%s.%N)
+	[ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
+	local c1 r1 d1
+	c1=$(cpu_ticks "${pids[@]}")
+	r1=$(cpu_ticks "${reg_pids[@]}")
+	d1=$(udp_drops)
+
+	local ok=0 failed=0 retrans=0 achieved=0 rcs="" uac_cpu=0 f
+	for i in $(seq 0 $((n - 1))); do
+		dir="$run/uac$i"
+		f="$dir/stat.csv"
+		if [ -s "$f" ]; then
+			ok=$((ok + $(stat_col "$f" 'SuccessfulCall(C)')))
+			failed=$((failed + $(stat_col "$f" 'FailedCall(C)')))
+			retrans=$((retrans + $(stat_col "$f" 'Retransmissions(C)')))
+			achieved=$(awk -v a="$achieved" -v b="$(stat_col "$f" 'CallRate(C)')" 'BEGIN {print a + b}')
+		fi
+		rcs="$rcs$(cat "$dir/rc" 2>/dev/null || echo x)"
+		# `times` prints the shell's, then its children's user and system time.
+		uac_cpu=$(awk -v acc="$uac_cpu" 'NR == 2 {
+			split($1, u, /[ms]/); split($2, s, /[ms]/)
+			print acc + (u[1] * 60 + u[2]) + (s[1] * 60 + s[2]) }' "$dir/times" 2>/dev/null || echo "$uac_cpu")
+	done
+	local p50 p99 hz
+	read -r p50 p99 <<<"$(percentiles "$run"/uac*/*_rtt.csv)"
+	hz=$(getconf CLK_TCK)
+	# label system rate secs regs ok failed retrans sipp_exit_codes achieved_rate wall_s
+	# sbc_cpu_ms sbc_us_per_reg registrar_cpu_ms registrar_us_per_reg uac_cpu_ms
+	# load_share_pct p50_ms p99_ms udp_drops (load_share_pct: CPU of the SBC, the registrar
+	# and SIPp, as a share of all vCPUs; udp_drops: datagrams dropped for a full receive
+	# buffer, any socket)
+	awk -v OFS='\t' -v sys="$sys" -v rate="$rate" -v secs="$secs" -v regs="$regs" \
+		-v ok="$ok" -v failed="$failed" -v retrans="$retrans" -v rcs="$rcs" \
+		-v achieved="$achieved" -v start="$start" -v end="$end" -v hz="$hz" \
+		-v c="$((c1 - c0))" -v r="$((r1 - r0))" -v uac="$uac_cpu" \
+		-v nproc="$(nproc)" -v p50="$p50" -v p99="$p99" -v label="$label" -v drops="$((d1 - d0))" \
+		'BEGIN {
+			cpu_ms = c * 1000 / hz
+			reg_ms = r * 1000 / hz
+			per_reg = ok > 0 ? cpu_ms * 1000 / ok : 0
+			registrar_per_reg = ok > 0 ? reg_ms * 1000 / ok : 0
+			wall = end - start
+			busy = wall > 0 ? 100 * (cpu_ms + reg_ms + uac * 1000) / (wall * 1000 * nproc) : 0
+			printf "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%d\n",
+				label, sys, rate, secs, regs, ok, failed, retrans, rcs, achieved, end - start,
+				cpu_ms, per_reg, reg_ms, registrar_per_reg, uac * 1000, busy, p50, p99, drops
+		}' >>"$OUT/results.tsv"
+	tail -n 1 "$OUT/results.tsv" | awk -F'\t' '{
+		printf "register: %-8s %-8s %5d/s  ok %d/%d failed %d retrans %d exit %s  achieved %.0f/s  SBC %s us/reg  registrar %s us/reg  all %s%% of machine  p50 %s ms p99 %s ms  UDP drops %s\n",
+			$1, $2, $3, $6, $5, $7, $8, $9, $10, $13, $15, $17, $18, $19, $20 }' >&2
+}
+
+# Whether the last result line is a zero-failure step at its offered rate.
+last_passed() {
+	tail -n 1 "$OUT/results.tsv" | awk -F'\t' '{
+		ok = ($9 ~ /^0+$/) && $6 == $5 && $7 == 0 && $8 <= 0.01 * $5 && $10 >= 0.9 * $3
+		exit ok ? 0 : 1 }'
+}
+
+inner() {
+	OUT=$1
+	local ifaces
+	ifaces=$(ls /sys/class/net)
+	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
+	ip link set lo up
+	trap stop_pids EXIT
+	trap 'exit 143' TERM INT
+
+	# The registrar: the PBX stand-in of the end-to-end tests, with USERS users. TLSF
+	# allocator and room for the registrations, as for the Kamailio proxy.
+	mkdir -p "$OUT/registrar"
+	kamailio -f "$ROOT/tests/kamailio/pbx.cfg" -A "USERS=$USERS" -DD -E -x tlsf -m 512 -M 16 \
+		-w "$OUT/registrar" -Y "$OUT/registrar" -P "$OUT/registrar/kamailio.pid" \
+		-l "udp:$REGISTRAR" >"$OUT/registrar.stdout" 2>"$OUT/registrar.stderr" &
+	REG_PID=$!
+	PIDS+=("$REG_PID")
+	wait_bound "$REGISTRAR" "$REG_PID"
+
+	local palisade="$ROOT/target/release/palisade"
+	cat >"$OUT/palisade.yaml" <<-EOF
+		# REGISTER benchmark: access and core on different loopback addresses, the upstream
+		# is the Kamailio registrar. Warning level: nothing is logged per registration.
+		# nat_expires 0s: no registration caching (the phones are not behind NAT anyway).
+		access:
+		  listen: ["udp:$PAL_ACCESS"]
+		core:
+		  listen: ["udp:$PAL_CORE"]
+		  upstream: ["sip:$REGISTRAR"]
+		media:
+		  ports: "40000-40999"
+		admin:
+		  listen: "127.0.0.10:9090"
+		registration:
+		  nat_expires: 0s
+		log:
+		  level: warn
+	EOF
+	"$palisade" check-config "$OUT/palisade.yaml" >/dev/null
+
+	"$palisade" --config "$OUT/palisade.yaml" >"$OUT/palisade.stdout" 2>"$OUT/palisade.stderr" &
+	PAL_PID=$!
+	PIDS+=("$PAL_PID")
+	wait_bound "$PAL_ACCESS" "$PAL_PID"
+	wait_bound "$PAL_CORE" "$PAL_PID"
+
+	# The call-setup benchmark's Kamailio proxy (record_route + topoh), its next hop the
+	# registrar. -x tlsf: see benches/calls/run.sh.
+	mkdir -p "$OUT/kamailio"
+	kamailio -f "$ROOT/benches/kamailio/proxy.cfg" -A "UAS=\"sip:$REGISTRAR\"" \
+		-A "WORKERS=$KAMAILIO_WORKERS" -DD -E -x tlsf -m 1024 -M 16 -w "$OUT/kamailio" \
+		-Y "$OUT/kamailio" -P "$OUT/kamailio/kamailio.pid" -l "udp:$KAM_ADDR" \
+		>"$OUT/kamailio.stdout" 2>"$OUT/kamailio.stderr" &
+	KAM_PID=$!
+	PIDS+=("$KAM_PID")
+	wait_bound "$KAM_ADDR" "$KAM_PID"
+	sleep 1
+
+	printf 'label\tsystem\trate\tseconds\tregs\tok\tfailed\tretrans\tsipp_exit\tachieved_rate\twall_s\tsbc_cpu_ms\tsbc_us_per_reg\tregistrar_cpu_ms\tregistrar_us_per_reg\tuac_cpu_ms\tload_share_pct\tp50_ms\tp99_ms\tudp_drops\n' >"$OUT/results.tsv"
+
+	# Every user registers once through each SBC, so that the measured steps refresh
+	# existing bindings (in Palisade and in the registrar) rather than create them.
+	log "warm-up: $USERS users through each SBC"
+	load palisade 1000 "$(((USERS + 999) / 1000))" 1 warmup
+	load kamailio 1000 "$(((USERS + 999) / 1000))" 1 warmup
+
+	log "fixed rates: $RATES registrations/s, $STEP_SECONDS s each"
+	local k=0 rate order sys
+	for rate in $RATES; do
+		# Alternate which system goes first, so that drift in the machine's load does not
+		# favour one of them.
+		if [ $((k % 2)) -eq 0 ]; then order="palisade kamailio"; else order="kamailio palisade"; fi
+		for sys in $order; do load "$sys" "$rate" "$STEP_SECONDS" 1 fixed; done
+		k=$((k + 1))
+	done
+
+	if [ "$PROFILE" = "1" ]; then
+		local top
+		top=$(echo "$RATES" | awk '{print $NF}')
+		for sys in palisade kamailio; do load "$sys" "$top" "$STEP_SECONDS" 1 profile; done
+	fi
+
+	log "highest zero-failure rate: steps $MAX_STEPS registrations/s, $MAX_STEP_SECONDS s each, $UACS SIPp processes"
+	local pal_on=1 kam_on=1 try
+	for rate in $MAX_STEPS; do
+		for sys in palisade kamailio; do
+			if [ $sys = palisade ] && [ $pal_on = 0 ]; then continue; fi
+			if [ $sys = kamailio ] && [ $kam_on = 0 ]; then continue; fi
+			for try in 1 2; do
+				# Let the transactions of the previous step expire.
+				sleep 2
+				load "$sys" "$rate" "$MAX_STEP_SECONDS" "$UACS" "max$try"
+				if last_passed; then break; fi
+				if [ "$try" = 2 ]; then
+					if [ $sys = palisade ]; then pal_on=0; else kam_on=0; fi
+				fi
+			done
+		done
+		[ $pal_on = 0 ] && [ $kam_on = 0 ] && break
+	done
+
+	kill -0 "$PAL_PID" 2>/dev/null || die "palisade exited during the run"
+	kill -0 "$KAM_PID" 2>/dev/null || die "kamailio exited during the run"
+	kill -0 "$REG_PID" 2>/dev/null || die "the registrar exited during the run"
+}
+
+if [ "${1:-}" = "--inner" ]; then
+	inner "$2"
+	exit 0
+fi
+
+# --------------------------------------------------------------------------------------
+# Outside: build, namespace, report.
+# --------------------------------------------------------------------------------------
+
+[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
+for cmd in sipp kamailio ip timeout awk ps; do
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] ||
+		die "missing $cmd: scripts/install-deps.sh installs the peers"
+done
+[ "$PROFILE" = "1" ] && { command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"; }
+export PATH="$PATH:/usr/sbin:/sbin"
+
+CARGO="${CARGO:-cargo}"
+log "building Palisade (release)"
+(cd "$ROOT" && "$CARGO" build --release -p palisade --quiet)
+
+OUT="${OUT:-$ROOT/target/bench-register/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+export OUT GLOBAL_TIMEOUT
+
+NS="palisade-regbench-$$"
+cleanup() {
+	local pids
+	pids=$(ip netns pids "$NS" 2>/dev/null || true)
+	if [ -n "$pids" ]; then
+		# shellcheck disable=SC2086
+		kill -TERM $pids 2>/dev/null || true
+		sleep 1
+		pids=$(ip netns pids "$NS" 2>/dev/null || true)
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+	fi
+	ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+{
+	meta() { printf '%s=%q\n' "$1" "$2"; }
+	meta date "$(date -u +%Y-%m-%d)"
+	meta mode "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+	meta nproc "$(nproc)"
+	meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	meta kernel "$(uname -r)"
+	meta loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+	meta sipp "$(sipp -v 2>/dev/null | awk '/SIPp v/ {v = $2; sub(/^v/, "", v); sub(/[.]$/, "", v); print v; exit}')"
+	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
+	meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	meta rates "$RATES"
+	meta step_seconds "$STEP_SECONDS"
+	meta max_steps "$MAX_STEPS"
+	meta max_step_seconds "$MAX_STEP_SECONDS"
+	meta uacs "$UACS"
+	meta users "$USERS"
+	meta kamailio_workers "$KAMAILIO_WORKERS"
+} >"$OUT/meta.env"
+
+ip netns add "$NS"
+log "namespace $NS; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
+rc=0
+timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
+[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+
+if [ "$PROFILE" = "1" ]; then
+	for sys in palisade kamailio; do
+		[ -s "$OUT/perf-$sys.data" ] || continue
+		{
+			echo "== $sys: self time by symbol"
+			perf report -i "$OUT/perf-$sys.data" --no-children --sort symbol --stdio \
+				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+			echo "== $sys: time including callees"
+			perf report -i "$OUT/perf-$sys.data" --children --sort symbol --stdio \
+				--percent-limit 2 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+		} >"$OUT/perf-$sys.txt" || true
+		log "profile of $sys: $OUT/perf-$sys.txt"
+	done
+fi
+
+"$ROOT/benches/register/report.sh" "$OUT" >"$OUT/report.md"
+cat "$OUT/report.md"
+if [ "$DOCS" = "1" ]; then
+	"$ROOT/benches/register/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
+	log "updated docs/benchmarks.md"
+fi
