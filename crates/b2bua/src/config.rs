@@ -140,6 +140,9 @@ pub struct B2buaConfig {
     pub max_calls: usize,
     /// How long an INVITE may ring before Palisade gives up (408 to the caller).
     pub invite_timeout: Duration,
+    /// The smallest Session-Expires a call may ask for (RFC 4028 Min-SE); less is answered
+    /// 422.
+    pub min_se: u32,
     /// Server and User-Agent headers relayed toward the access side.
     pub toward_access: HeaderPolicy,
     /// Server and User-Agent headers relayed toward the core side.
@@ -162,6 +165,7 @@ impl B2buaConfig {
             probe: ProbeConfig::default(),
             max_calls: 10_000,
             invite_timeout: Duration::from_secs(180),
+            min_se: 90,
             toward_access: HeaderPolicy::Hide,
             toward_core: HeaderPolicy::Pass,
             registration: RegistrationConfig::default(),

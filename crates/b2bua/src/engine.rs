@@ -1288,6 +1288,25 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             return;
         }
         let req = &inbound.message;
+        // RFC 4028 §5: a session interval below Min-SE is refused with 422, naming it.
+        let too_brief = req
+            .session_expires()
+            .and_then(Result::ok)
+            .and_then(|se| se.number().ok())
+            .is_some_and(|se| se < self.cfg.min_se);
+        if too_brief {
+            if let Some(k) = self.new_server(now, inbound, ServerCtx::Local)
+                && let Some(e) = self.servers.get(&k)
+            {
+                let tag = self.ids.tag();
+                let mut b = response_to(e.txn.request(), 422, Some(&tag));
+                b.header(HeaderName::MinSe, self.cfg.min_se.to_string());
+                if let Ok(m) = b.build_message() {
+                    self.respond(now, &k, m);
+                }
+            }
+            return;
+        }
         let id = self.next_call;
         self.next_call += 1;
         let Some(skey) = self.new_server(now, inbound, ServerCtx::CallStart { call: id }) else {

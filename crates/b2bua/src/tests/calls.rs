@@ -551,3 +551,20 @@ fn overloaded_new_calls_get_503_while_calls_in_progress_go_on() {
     w.phone_sends(phone_invite("phone-call-o2", "z9hG4bKo4"));
     assert_eq!(w.one_sent_to(Side::Core).method(), Some(&Method::Invite));
 }
+
+#[test]
+fn a_session_interval_below_min_se_gets_422() {
+    let mut w = World::new(&[PBX]);
+    let invite = phone_invite("phone-call-se", "z9hG4bKse1");
+    let mut text = String::from_utf8(invite.as_bytes().to_vec()).unwrap();
+    text = text.replacen(
+        "Supported: timer\r\n",
+        "Supported: timer\r\nSession-Expires: 60\r\n",
+        1,
+    );
+    w.phone_sends(msg(&text));
+    let r = w.one_sent_to(Side::Access);
+    assert_eq!(r.status(), Some(422));
+    assert_eq!(r.header(HeaderName::MinSe), Some(&b"90"[..]));
+    assert_eq!(w.b.calls(), 0);
+}
