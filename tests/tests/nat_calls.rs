@@ -2,14 +2,43 @@
 //! of them a symmetric NAT), Palisade between the Internet and a core LAN where Kamailio
 //! stands in for the PBX. Every host is a network namespace of its own
 //! ([`palisade_tests::harness::topology::NatLab`]); nothing is linked to the host.
+//!
+//! Each phone registers with Palisade's Internet address through its NAT; Palisade sees the
+//! phone's private address in Via and the router's public one as the source, treats the
+//! phone as behind NAT, and relays the calls' RTP, latching onto the router's mapping. Each
+//! phone plays a tone of its own and records what it hears: each must hear the other's
+//! tone for most of the call.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use palisade_tests::harness::baresip::{self, Baresip, Phone, Wav};
+use palisade_tests::harness::capture::Packet;
+use palisade_tests::harness::kamailio::{self, Pbx};
+use palisade_tests::harness::palisade::Palisade;
 use palisade_tests::harness::peer_test;
-use palisade_tests::harness::topology::{NatKind, NatLab, addr};
+use palisade_tests::harness::topology::{NatKind, NatLab, Netns, NsCapture, addr};
+use palisade_tests::harness::workdir::TestDir;
+
+/// How long each step (a registration, a call being set up, a hang-up) may take.
+const STEP: Duration = Duration::from_secs(10);
+
+/// How long a call (or each part of it, around a hold) stays up.
+const TALK: Duration = Duration::from_secs(4);
+
+/// The windows the recordings are cut into to find the tone.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// Phone A's tone, and phone B's.
+const TONE_A: u32 = 440;
+const TONE_B: u32 = 660;
+
+/// The call tests run one at a time: two phones, Palisade and Kamailio each, on two shared
+/// cores, would otherwise starve the audio.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Sends a datagram from `from` (a socket in a phone's namespace) to `to` and returns the
 /// source address it arrives from at `at` (a socket in Palisade's namespace), after the
@@ -90,4 +119,184 @@ fn topology_is_isolated_and_phones_reach_palisade_through_their_nat() {
     assert_ne!(b1.port(), b2.port(), "router B maps each destination apart");
     // The mapping of one flow holds.
     assert_eq!(observed_source(&b, &at_1, sbc_1), b1);
+}
+
+/// A running scene: the topology, the PBX, Palisade, a capture of Palisade's Internet leg
+/// and two registered phones. Fields drop in order: phones, Palisade, PBX, then the
+/// topology.
+struct Scene {
+    a: Phone,
+    b: Phone,
+    sbc: Palisade,
+    capture: Option<NsCapture>,
+    _pbx: Pbx,
+    lab: NatLab,
+    dir: TestDir,
+}
+
+/// Builds the topology (router A a plain masquerade, router B a symmetric NAT), starts
+/// Kamailio on the core LAN, Palisade between the two, a capture of Palisade's Internet
+/// leg, and both phones, and waits until both registered through Palisade.
+fn scene(name: &str, tag: &str) -> Scene {
+    let dir = peer_test(name);
+    let lab = NatLab::build(tag, NatKind::Masquerade, NatKind::Symmetric);
+    let pbx = Pbx::start_in(&dir, &lab.pbx, addr::PBX);
+    let mut sbc = Palisade::builder(addr::SBC_ACCESS, addr::SBC_CORE)
+        .netns(&lab.sbc)
+        .upstream(&format!("sip:{}", pbx.addr()))
+        .start(&dir);
+    let capture = lab.sbc.capture(&dir, "internet", "pt-wan", "udp");
+    let a = phone(&dir, "1001", &lab.phone_a, addr::PHONE_A, TONE_A, &sbc);
+    let b = phone(&dir, "1002", &lab.phone_b, addr::PHONE_B, TONE_B, &sbc);
+    sbc.wait_log_count("Registered {", 2, STEP);
+    Scene {
+        a,
+        b,
+        sbc,
+        capture: Some(capture),
+        _pbx: pbx,
+        lab,
+        dir,
+    }
+}
+
+/// Starts phone `user` in `ns` on `ip`, sending a tone of `tone` Hz and registering with
+/// Palisade's Internet address, and waits until the registration is accepted.
+fn phone(
+    dir: &TestDir,
+    user: &str,
+    ns: &Netns,
+    ip: std::net::Ipv4Addr,
+    tone: u32,
+    sbc: &Palisade,
+) -> Phone {
+    let mut phone = Baresip::new(user, ip, sbc.access())
+        .netns(ns)
+        .password(&kamailio::password(user))
+        .auto_answer(true)
+        .tone_hz(tone)
+        .start(dir);
+    phone.wait_registered(STEP);
+    phone
+}
+
+/// `caller` calls `callee`'s user; both see the call established, and Palisade counts two
+/// answered calls more (caller to PBX, PBX to callee) than `answered_before`.
+fn call(caller: &mut Phone, callee: &mut Phone, sbc: &mut Palisade, answered_before: usize) {
+    let user = callee.user().to_owned();
+    caller.dial(&user);
+    let out = caller.wait_event("CALL_ESTABLISHED", STEP);
+    let inc = callee.wait_event("CALL_ESTABLISHED", STEP);
+    assert_eq!(
+        baresip::json_field(&out, "direction").as_deref(),
+        Some("outgoing"),
+        "{out}"
+    );
+    assert_eq!(
+        baresip::json_field(&inc, "direction").as_deref(),
+        Some("incoming"),
+        "{inc}"
+    );
+    sbc.wait_log_count("CallAnswered", answered_before + 2, STEP);
+}
+
+/// `hanger` hangs up; both phones see the call closed.
+fn hang_up(hanger: &mut Phone, other: &mut Phone) {
+    hanger.hangup();
+    hanger.wait_event("CALL_CLOSED", STEP);
+    other.wait_event("CALL_CLOSED", STEP);
+}
+
+/// Asserts that `phone` recorded one call, in which it heard a tone of `hz` for at least
+/// `at_least`.
+fn assert_heard(phone: &Phone, hz: u32, at_least: Duration) {
+    let (heard, _) = phone.recordings();
+    assert_eq!(heard.len(), 1, "{}: recordings {heard:?}", phone.name());
+    let wav =
+        Wav::read(&heard[0]).unwrap_or_else(|| panic!("{}: not a WAV file", heard[0].display()));
+    let with_tone = wav.time_with_tone(f64::from(hz), WINDOW);
+    assert!(
+        with_tone >= at_least,
+        "{} heard the other phone's {hz} Hz for {with_tone:?} of a {:?} recording (peak {}, \
+         {:.0} Hz overall); expected at least {at_least:?}",
+        phone.name(),
+        wav.duration(),
+        wav.peak(),
+        wav.tone_hz()
+    );
+}
+
+/// The SIP messages of a capture (UDP port 5060 either way), as text.
+fn sip(packets: &[Packet]) -> Vec<&Packet> {
+    packets
+        .iter()
+        .filter(|p| p.src.port() == 5060 || p.dst.port() == 5060)
+        .collect()
+}
+
+/// Checks what crossed Palisade's Internet leg: each phone's requests came from its
+/// router's public address while their Via named the phone's private address (so Palisade
+/// sees the phone as behind NAT); nothing Palisade sent named a core or private address;
+/// RTP flowed both ways between the relay and each router.
+fn assert_nat_traversed(packets: &[Packet]) {
+    let sbc = IpAddr::V4(addr::SBC_ACCESS);
+    for (public, private) in [(addr::NAT_A, addr::PHONE_A), (addr::NAT_B, addr::PHONE_B)] {
+        let registers: Vec<_> = sip(packets)
+            .into_iter()
+            .filter(|p| p.first_line().starts_with("REGISTER ") && p.dst.ip() == sbc)
+            .filter(|p| p.text().contains(&format!("SIP/2.0/UDP {private}:5060")))
+            .collect();
+        assert!(!registers.is_empty(), "no REGISTER with Via {private}");
+        for r in &registers {
+            assert_eq!(
+                r.src.ip(),
+                IpAddr::V4(public),
+                "REGISTER with Via {private}"
+            );
+        }
+        let from_relay = packets
+            .iter()
+            .filter(|p| p.src.ip() == sbc && p.src.port() >= 30000 && p.dst.ip() == public)
+            .count();
+        let to_relay = packets
+            .iter()
+            .filter(|p| p.dst.ip() == sbc && p.dst.port() >= 30000 && p.src.ip() == public)
+            .count();
+        assert!(
+            from_relay > 50 && to_relay > 50,
+            "RTP between the relay and {public}: {from_relay} out, {to_relay} in"
+        );
+    }
+    for p in sip(packets).into_iter().filter(|p| p.src.ip() == sbc) {
+        let text = p.text();
+        for leak in ["10.10.0.", "192.168.1.", "192.168.2."] {
+            // Via and To/From of a phone's own request are echoed in the responses to it.
+            let own = p.dst.ip() == IpAddr::V4(addr::NAT_A) && leak == "192.168.1."
+                || p.dst.ip() == IpAddr::V4(addr::NAT_B) && leak == "192.168.2.";
+            assert!(
+                own || !text.contains(leak),
+                "Palisade sent {leak} to {}: {}",
+                p.dst,
+                text
+            );
+        }
+    }
+}
+
+#[test]
+fn phones_behind_nat_call_each_other_and_hear_each_other() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = scene("nat-call", "call");
+
+    call(&mut s.a, &mut s.b, &mut s.sbc, 0);
+    std::thread::sleep(TALK);
+    hang_up(&mut s.a, &mut s.b);
+    // The challenged INVITE was a call too, refused; all have ended.
+    s.sbc.wait_calls_ended(3, STEP);
+
+    assert_heard(&s.a, TONE_B, TALK * 3 / 4);
+    assert_heard(&s.b, TONE_A, TALK * 3 / 4);
+    let packets = s.capture.take().unwrap().stop();
+    assert_nat_traversed(&packets);
+    let _ = (&s.lab, &s.dir);
 }
