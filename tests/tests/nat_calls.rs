@@ -298,5 +298,118 @@ fn phones_behind_nat_call_each_other_and_hear_each_other() {
     assert_heard(&s.b, TONE_A, TALK * 3 / 4);
     let packets = s.capture.take().unwrap().stop();
     assert_nat_traversed(&packets);
-    let _ = (&s.lab, &s.dir);
+}
+
+/// SIP requests of `method` crossing the Internet leg from `from` to `to`.
+fn requests<'a>(packets: &'a [Packet], method: &str, from: IpAddr, to: IpAddr) -> Vec<&'a Packet> {
+    sip(packets)
+        .into_iter()
+        .filter(|p| p.src.ip() == from && p.dst.ip() == to)
+        .filter(|p| p.first_line().starts_with(&format!("{method} ")))
+        .collect()
+}
+
+/// A G.711 µ-law sample as linear PCM.
+fn ulaw(byte: u8) -> i16 {
+    let u = !byte;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = i32::from(u & 0x0f);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    let v = if u & 0x80 != 0 { -magnitude } else { magnitude };
+    i16::try_from(v).unwrap()
+}
+
+/// The audio of the PCMU RTP packets among `packets` sent to `to` (any port from 10000
+/// on, the phone's RTP), in order, as a recording.
+fn rtp_audio<'a>(packets: impl Iterator<Item = &'a Packet>, to: IpAddr) -> Wav {
+    let mut samples = Vec::new();
+    for p in packets.filter(|p| p.dst.ip() == to && p.dst.port() >= 10000 && p.dst.port() % 2 == 0)
+    {
+        let b = &p.payload;
+        // Version 2, no padding, no extension, payload type 0 (PCMU).
+        if b.len() <= 12 || b[0] & 0xf0 != 0x80 || b[1] & 0x7f != 0 {
+            continue;
+        }
+        let header = 12 + 4 * usize::from(b[0] & 0x0f);
+        samples.extend(b.iter().skip(header).map(|&x| ulaw(x)));
+    }
+    Wav {
+        rate: 8000,
+        samples,
+    }
+}
+
+#[test]
+fn ulaw_decodes() {
+    assert_eq!((ulaw(0xff), ulaw(0x7f)), (0, 0));
+    assert_eq!((ulaw(0x80), ulaw(0x00)), (32124, -32124));
+}
+
+#[test]
+fn phone_behind_symmetric_nat_calls_and_the_call_survives_hold_and_resume() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = scene("nat-hold", "hold");
+    // What reaches each phone on its LAN, after its NAT.
+    let lan_a = s.lab.phone_a.capture(&s.dir, "lan-a", "pt-lan", "udp");
+    let lan_b = s.lab.phone_b.capture(&s.dir, "lan-b", "pt-lan", "udp");
+
+    // B, behind the symmetric NAT, calls A.
+    call(&mut s.b, &mut s.a, &mut s.sbc, 0);
+    std::thread::sleep(TALK);
+    // A puts the call on hold and resumes it: each is a re-INVITE from A through Palisade
+    // to the PBX, and back through Palisade to B behind its NAT.
+    s.a.hold();
+    std::thread::sleep(Duration::from_secs(2));
+    s.a.resume();
+    std::thread::sleep(TALK);
+    hang_up(&mut s.b, &mut s.a);
+    s.sbc.wait_calls_ended(3, STEP);
+
+    // Before the hold, each phone heard the other. baresip 1.0 records what it hears only
+    // until the hold: the player it restarts then no longer passes through the recorder.
+    assert_heard(&s.a, TONE_B, TALK * 3 / 4);
+    assert_heard(&s.b, TONE_A, TALK * 3 / 4);
+    // After the resume, the audio reaching each phone on its LAN is the other's tone, for
+    // most of that part of the call.
+    for (capture, phone, hz) in [
+        (lan_a, addr::PHONE_A, TONE_B),
+        (lan_b, addr::PHONE_B, TONE_A),
+    ] {
+        let packets = capture.stop();
+        let resumed = sip(&packets)
+            .into_iter()
+            .rfind(|p| p.first_line().starts_with("INVITE "))
+            .expect("the resuming re-INVITE")
+            .frame;
+        let after = rtp_audio(
+            packets.iter().filter(|p| p.frame > resumed),
+            IpAddr::V4(phone),
+        );
+        let with_tone = after.time_with_tone(f64::from(hz), WINDOW);
+        assert!(
+            with_tone >= TALK * 3 / 4,
+            "after the resume, {phone} received {hz} Hz for {with_tone:?} of {:?} of RTP",
+            after.duration()
+        );
+    }
+
+    let packets = s.capture.take().unwrap().stop();
+    assert_nat_traversed(&packets);
+    // The hold and the resume crossed Palisade both ways: from A's router in, out to B's.
+    let sbc = IpAddr::V4(addr::SBC_ACCESS);
+    let (nat_a, nat_b) = (IpAddr::V4(addr::NAT_A), IpAddr::V4(addr::NAT_B));
+    for (from, to) in [(nat_a, sbc), (sbc, nat_b)] {
+        let invites = requests(&packets, "INVITE", from, to);
+        let with = |dir: &str| {
+            invites
+                .iter()
+                .filter(|p| p.text().contains(&format!("a={dir}\r\n")))
+                .count()
+        };
+        assert!(
+            with("sendonly") >= 1 && with("sendrecv") >= 1,
+            "re-INVITEs {from} -> {to}: {:?}",
+            invites.iter().map(|p| p.first_line()).collect::<Vec<_>>()
+        );
+    }
 }
