@@ -339,10 +339,31 @@ fn rtp_audio<'a>(packets: impl Iterator<Item = &'a Packet>, to: IpAddr) -> Wav {
     }
 }
 
+/// A linear PCM sample as G.711 µ-law.
+fn ulaw_encode(sample: i16) -> u8 {
+    let mut v = i32::from(sample);
+    let sign = if v < 0 {
+        v = -v;
+        0x80
+    } else {
+        0
+    };
+    v = v.min(32635) + 0x84;
+    // v >= 0x84: its highest bit is bit 7 or above.
+    let exponent = (31 - v.leading_zeros()).saturating_sub(7).min(7);
+    let mantissa = (v >> (exponent + 3)) & 0x0f;
+    !u8::try_from(sign | (exponent << 4) as i32 | mantissa).unwrap()
+}
+
 #[test]
 fn ulaw_decodes() {
     assert_eq!((ulaw(0xff), ulaw(0x7f)), (0, 0));
     assert_eq!((ulaw(0x80), ulaw(0x00)), (32124, -32124));
+    for x in [0i16, 100, -100, 1000, -5000, 8000, 32000, -32000] {
+        let back = i32::from(ulaw(ulaw_encode(x)));
+        let x = i32::from(x);
+        assert!((back - x).abs() <= x.abs() / 16 + 8, "{x} -> {back}");
+    }
 }
 
 #[test]
@@ -412,4 +433,101 @@ fn phone_behind_symmetric_nat_calls_and_the_call_survives_hold_and_resume() {
             invites.iter().map(|p| p.first_line()).collect::<Vec<_>>()
         );
     }
+}
+
+/// The tone the attacker's RTP carries.
+const TONE_ATTACKER: u32 = 1000;
+
+/// Sprays PCMU RTP carrying a [`TONE_ATTACKER`] tone from the attacker's host at every
+/// port of Palisade's media relay, 50 packets a second per port, until `stop` is set.
+/// Returns how many packets it sent.
+fn spray(socket: &std::net::UdpSocket, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut sent = 0u64;
+    let mut seq = 0u16;
+    let mut t = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let mut packet = vec![0x80, 0x00];
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(&(t * 160).to_be_bytes());
+        packet.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+        for i in 0..160 {
+            let n = f64::from(t * 160 + i) / 8000.0;
+            let v = (n * f64::from(TONE_ATTACKER) * std::f64::consts::TAU).sin() * 8000.0;
+            #[allow(clippy::cast_possible_truncation)]
+            packet.push(ulaw_encode(v as i16));
+        }
+        for port in 30000..=30063u16 {
+            if socket
+                .send_to(&packet, SocketAddr::from((addr::SBC_ACCESS, port)))
+                .is_ok()
+            {
+                sent += 1;
+            }
+        }
+        seq = seq.wrapping_add(1);
+        t += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sent
+}
+
+#[test]
+fn rtp_sprayed_at_the_relay_does_not_hijack_the_call() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = scene("nat-spray", "spray");
+    let socket = s
+        .lab
+        .attacker
+        .udp_bind(SocketAddr::from((addr::ATTACKER, 40000)));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+
+    let sent = std::thread::scope(|scope| {
+        // The spray starts before the call, so that it hits the relay's ports from the
+        // moment they are allocated, before the phones' first packets.
+        let sprayer = scope.spawn(|| spray(&socket, &stop));
+        std::thread::sleep(Duration::from_millis(500));
+        call(&mut s.a, &mut s.b, &mut s.sbc, 0);
+        std::thread::sleep(TALK);
+        hang_up(&mut s.a, &mut s.b);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sprayer.join().unwrap()
+    });
+    s.sbc.wait_calls_ended(3, STEP);
+    assert!(sent > 1000, "the attacker sent {sent} packets");
+
+    // Each phone heard the other, not the attacker.
+    assert_heard(&s.a, TONE_B, TALK * 3 / 4);
+    assert_heard(&s.b, TONE_A, TALK * 3 / 4);
+    for phone in [&s.a, &s.b] {
+        let (heard, _) = phone.recordings();
+        let wav = Wav::read(&heard[0]).unwrap();
+        let hijacked = wav.time_with_tone(f64::from(TONE_ATTACKER), WINDOW);
+        assert!(
+            hijacked < Duration::from_millis(300),
+            "{} heard the attacker's {TONE_ATTACKER} Hz for {hijacked:?}",
+            phone.name()
+        );
+    }
+
+    // The spray reached the relay, and the relay sent the attacker nothing.
+    let packets = s.capture.take().unwrap().stop();
+    let attacker = IpAddr::V4(addr::ATTACKER);
+    let received = packets.iter().filter(|p| p.src.ip() == attacker).count();
+    assert!(
+        received > 1000,
+        "{received} packets from the attacker on the wire"
+    );
+    let to_attacker: Vec<_> = packets
+        .iter()
+        .filter(|p| p.dst.ip() == attacker)
+        .map(|p| format!("{} -> {}", p.src, p.dst))
+        .collect();
+    assert!(
+        to_attacker.is_empty(),
+        "Palisade sent {} packets to the attacker: {:?}",
+        to_attacker.len(),
+        &to_attacker[..to_attacker.len().min(10)]
+    );
+    assert_nat_traversed(&packets);
 }
