@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use super::ports::{self, Proto};
 use super::process::Peer;
 use super::programs;
+use super::topology::{self, Netns};
 use super::workdir::TestDir;
 
 /// Where Debian installs baresip's modules.
@@ -103,6 +104,7 @@ pub struct Baresip {
     ca_file: Option<PathBuf>,
     auto_answer: bool,
     tone_hz: u32,
+    netns: Option<Netns>,
 }
 
 impl Baresip {
@@ -118,6 +120,7 @@ impl Baresip {
             ca_file: None,
             auto_answer: true,
             tone_hz: 440,
+            netns: None,
         }
     }
 
@@ -150,6 +153,14 @@ impl Baresip {
     /// The frequency of the tone the phone sends.
     pub fn tone_hz(mut self, hz: u32) -> Baresip {
         self.tone_hz = hz;
+        self
+    }
+
+    /// Runs the phone in the network namespace `ns` of a test topology, where `ip` is one
+    /// of its addresses. The phone has the namespace to itself: its SIP socket is on port
+    /// 5060 (5061 for TLS), its control socket on 4444 and its RTP on 10000-10007.
+    pub fn netns(mut self, ns: &Netns) -> Baresip {
+        self.netns = Some(ns.clone());
         self
     }
 
@@ -210,16 +221,23 @@ impl Baresip {
         std::fs::create_dir_all(conf.join("sound"))
             .unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
         // UDP and TCP on the first port, TLS on the second.
-        let sip_port = ports::free_ports(self.ip, 2)[0];
-        let ctrl = SocketAddr::from((self.ip, ports::free_port(self.ip)));
-        let rtp = ports::free_ports(self.ip, 8);
-        let rtp = (rtp[0], rtp[7]);
+        let (sip_port, ctrl, rtp) = if self.netns.is_some() {
+            (5060, SocketAddr::from((self.ip, 4444)), (10000, 10007))
+        } else {
+            let sip_port = ports::free_ports(self.ip, 2)[0];
+            let ctrl = SocketAddr::from((self.ip, ports::free_port(self.ip)));
+            let rtp = ports::free_ports(self.ip, 8);
+            (sip_port, ctrl, (rtp[0], rtp[7]))
+        };
         write_tone(&conf.join("tone.wav"), self.tone_hz, TONE);
         let config = self.config(sip_port, ctrl, rtp, &conf);
         write(&conf.join("config"), &config);
         write(&conf.join("accounts"), &self.account_line());
 
-        let mut cmd = Command::new(baresip);
+        let mut cmd = match &self.netns {
+            Some(ns) => ns.command(baresip),
+            None => Command::new(baresip),
+        };
         cmd.current_dir(&conf).arg("-f").arg(&conf);
         let mut peer = Peer::spawn(&name, cmd, &conf);
         peer.dump_on_panic(&format!("{name} config"), &conf.join("config"));
@@ -229,7 +247,11 @@ impl Baresip {
         peer.dump_on_panic(&format!("{name} control connection"), &control_log);
 
         let deadline = Instant::now() + START_TIMEOUT;
-        while !ports::is_listening(Proto::Tcp, ctrl) {
+        let listening = |peer: &Peer| match &self.netns {
+            Some(_) => topology::is_listening_in(peer.pid(), Proto::Tcp, ctrl),
+            None => ports::is_listening(Proto::Tcp, ctrl),
+        };
+        while !listening(&peer) {
             if let Some(s) = peer.try_status() {
                 panic!("{name} exited ({s}) before listening on {ctrl}");
             }
@@ -239,7 +261,10 @@ impl Baresip {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let control = TcpStream::connect(ctrl).unwrap_or_else(|e| panic!("{name}: {ctrl}: {e}"));
+        let control = match &self.netns {
+            Some(ns) => ns.tcp_connect(ctrl),
+            None => TcpStream::connect(ctrl).unwrap_or_else(|e| panic!("{name}: {ctrl}: {e}")),
+        };
         control
             .set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -352,6 +377,16 @@ impl Phone {
     /// Hangs up the current call.
     pub fn hangup(&mut self) {
         self.command("hangup", "");
+    }
+
+    /// Puts the current call on hold (a re-INVITE with `a=sendonly`).
+    pub fn hold(&mut self) {
+        self.command("hold", "");
+    }
+
+    /// Resumes the current call from hold (a re-INVITE with `a=sendrecv`).
+    pub fn resume(&mut self) {
+        self.command("resume", "");
     }
 
     /// Sends a command to baresip's `ctrl_tcp` module and waits for its response; panics
@@ -562,6 +597,26 @@ impl Wav {
         crossings as f64 / 2.0 / seconds
     }
 
+    /// How much of the recording, cut in windows of `window`, holds a tone of `hz`
+    /// (within 10%) at a peak above 1000: the time the tone was heard.
+    pub fn time_with_tone(&self, hz: f64, window: Duration) -> Duration {
+        let per_window = usize::try_from(window.as_millis() * u128::from(self.rate) / 1000)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let heard = self
+            .samples
+            .chunks_exact(per_window)
+            .filter(|chunk| {
+                let w = Wav {
+                    rate: self.rate,
+                    samples: chunk.to_vec(),
+                };
+                w.peak() > 1000 && (w.tone_hz() - hz).abs() < hz * 0.1
+            })
+            .count();
+        window * u32::try_from(heard).unwrap_or(u32::MAX)
+    }
+
     /// The length of the recording.
     pub fn duration(&self) -> Duration {
         if self.rate == 0 {
@@ -691,6 +746,9 @@ mod tests {
         assert_eq!(w.duration(), Duration::from_millis(500));
         assert!((7900..=8000).contains(&w.peak()), "{}", w.peak());
         assert!((w.tone_hz() - 440.0).abs() < 5.0, "{}", w.tone_hz());
+        let window = Duration::from_millis(100);
+        assert_eq!(w.time_with_tone(440.0, window), Duration::from_millis(500));
+        assert_eq!(w.time_with_tone(660.0, window), Duration::ZERO);
         std::fs::write(&p, b"RIFF....WAVEdata").unwrap();
         assert_eq!(Wav::read(&p), None);
     }

@@ -12,6 +12,7 @@ use super::ports::{self, Proto};
 use super::process::Peer;
 use super::programs;
 use super::tls::{self, TlsFiles};
+use super::topology::{self, Netns};
 use super::workdir::{TestDir, crate_dir};
 
 /// The first and last user the PBX knows.
@@ -50,6 +51,7 @@ pub struct Pbx {
     peer: Peer,
     addr: SocketAddr,
     tls: Option<(SocketAddr, TlsFiles)>,
+    netns: Option<Netns>,
 }
 
 impl Pbx {
@@ -58,8 +60,22 @@ impl Pbx {
         Pbx::start_with(dir, &PbxOptions::new(ip))
     }
 
+    /// Starts the PBX in the network namespace `ns` of a test topology, on its address
+    /// `ip`, port 5060 (UDP and TCP), and waits until it listens.
+    pub fn start_in(dir: &TestDir, ns: &Netns, ip: Ipv4Addr) -> Pbx {
+        let opts = PbxOptions {
+            port: Some(5060),
+            ..PbxOptions::new(ip)
+        };
+        Pbx::start_inner(dir, &opts, Some(ns))
+    }
+
     /// Starts the PBX as `opts` says and waits until it listens.
     pub fn start_with(dir: &TestDir, opts: &PbxOptions) -> Pbx {
+        Pbx::start_inner(dir, opts, None)
+    }
+
+    fn start_inner(dir: &TestDir, opts: &PbxOptions, netns: Option<&Netns>) -> Pbx {
         let kamailio = programs::require("kamailio");
         let workdir = dir.subdir("kamailio");
         let run = dir.subdir("kamailio/run");
@@ -67,7 +83,10 @@ impl Pbx {
         let addr = SocketAddr::from((opts.ip, port));
         let cfg: PathBuf = crate_dir().join("kamailio/pbx.cfg");
 
-        let mut cmd = Command::new(kamailio);
+        let mut cmd = match netns {
+            Some(ns) => ns.command(kamailio),
+            None => Command::new(kamailio),
+        };
         cmd.current_dir(&workdir)
             .arg("-f")
             .arg(&cfg)
@@ -104,7 +123,12 @@ impl Pbx {
         });
 
         let peer = Peer::spawn("kamailio", cmd, &workdir);
-        let mut pbx = Pbx { peer, addr, tls };
+        let mut pbx = Pbx {
+            peer,
+            addr,
+            tls,
+            netns: netns.cloned(),
+        };
         pbx.wait_listening(Proto::Udp, addr);
         pbx.wait_listening(Proto::Tcp, addr);
         if let Some((tls_addr, _)) = &pbx.tls {
@@ -116,7 +140,14 @@ impl Pbx {
 
     fn wait_listening(&mut self, proto: Proto, addr: SocketAddr) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !ports::is_listening(proto, addr) {
+        loop {
+            let listening = match self.netns {
+                Some(_) => topology::is_listening_in(self.peer.pid(), proto, addr),
+                None => ports::is_listening(proto, addr),
+            };
+            if listening {
+                break;
+            }
             if let Some(s) = self.peer.try_status() {
                 panic!("kamailio exited ({s}) before listening on {proto:?} {addr}");
             }

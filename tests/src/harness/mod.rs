@@ -39,6 +39,7 @@ pub mod process;
 pub mod programs;
 pub mod sipp;
 pub mod tls;
+pub mod topology;
 pub mod workdir;
 
 /// The start of every test that runs peers: checks the network namespace is isolated

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::ports::{self, Proto};
 use super::process::Peer;
+use super::topology::{self, Netns};
 use super::workdir::TestDir;
 
 /// How long Palisade gets to answer its first OPTIONS after it starts.
@@ -48,6 +49,7 @@ pub struct PalisadeBuilder {
     access_tls: Option<(PathBuf, PathBuf)>,
     media_timeout: Option<String>,
     extra: Vec<String>,
+    netns: Option<Netns>,
 }
 
 impl PalisadeBuilder {
@@ -123,6 +125,14 @@ impl PalisadeBuilder {
         self
     }
 
+    /// Runs Palisade in the network namespace `ns` of a test topology, which holds its
+    /// access and core addresses. It has the namespace to itself: SIP on port 5060 of each
+    /// side (5061 for TLS), media on ports 30000-30063, the admin API on 127.0.0.1:9090.
+    pub fn netns(mut self, ns: &Netns) -> PalisadeBuilder {
+        self.netns = Some(ns.clone());
+        self
+    }
+
     /// Appends a top-level YAML section, written as is.
     pub fn yaml(mut self, section: &str) -> PalisadeBuilder {
         self.extra.push(section.to_owned());
@@ -134,7 +144,7 @@ impl PalisadeBuilder {
         (access_port, access_tls_port): (u16, u16),
         (core_port, core_tls_port): (u16, u16),
         media: (u16, u16),
-        admin: u16,
+        (admin_ip, admin): (Ipv4Addr, u16),
     ) -> String {
         let listen = |ip: Ipv4Addr, port: u16, tcp: bool| {
             let mut v = vec![format!("\"udp:{ip}:{port}\"")];
@@ -190,7 +200,7 @@ impl PalisadeBuilder {
                 .as_ref()
                 .map(|t| format!("  timeout: {t}\n"))
                 .unwrap_or_default(),
-            self.access_ip,
+            admin_ip,
         );
         if let Some(t1) = &self.t1 {
             yaml.push_str(&format!("sip:\n  timers:\n    t1: {t1}\n"));
@@ -212,29 +222,51 @@ impl PalisadeBuilder {
     pub fn start(self, dir: &TestDir) -> Palisade {
         assert!(!self.upstreams.is_empty(), "palisade: give an upstream");
         let binary = binary();
-        let access_port = ports::free_port(self.access_ip);
-        let core_port = ports::free_port(self.core_ip);
-        let admin_port = ports::free_port(self.access_ip);
-        // Media ports: a block of its own, starting even (RTP) and ending odd (RTCP).
-        let block = ports::free_ports(self.access_ip, 9);
-        let low = if block[0].is_multiple_of(2) {
-            block[0]
-        } else {
-            block[1]
-        };
-        let media = (low, low + 7);
         let config = dir.join(&format!("{}.yaml", self.name));
-        let core_tls_port = ports::free_port(self.core_ip);
-        let access_tls_port = ports::free_port(self.access_ip);
+        let (access_port, access_tls_port, core_port, core_tls_port, admin, media) =
+            if self.netns.is_some() {
+                (
+                    5060,
+                    5061,
+                    5060,
+                    5061,
+                    (Ipv4Addr::LOCALHOST, 9090),
+                    (30000, 30063),
+                )
+            } else {
+                let access_port = ports::free_port(self.access_ip);
+                let core_port = ports::free_port(self.core_ip);
+                let admin_port = ports::free_port(self.access_ip);
+                // Media ports: a block of its own, starting even (RTP) and ending odd (RTCP).
+                let block = ports::free_ports(self.access_ip, 9);
+                let low = if block[0].is_multiple_of(2) {
+                    block[0]
+                } else {
+                    block[1]
+                };
+                let core_tls_port = ports::free_port(self.core_ip);
+                let access_tls_port = ports::free_port(self.access_ip);
+                (
+                    access_port,
+                    access_tls_port,
+                    core_port,
+                    core_tls_port,
+                    (self.access_ip, admin_port),
+                    (low, low + 7),
+                )
+            };
         let text = self.config(
             (access_port, access_tls_port),
             (core_port, core_tls_port),
             media,
-            admin_port,
+            admin,
         );
         std::fs::write(&config, &text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
 
-        let mut cmd = Command::new(&binary);
+        let mut cmd = match &self.netns {
+            Some(ns) => ns.command(&binary),
+            None => Command::new(&binary),
+        };
         cmd.arg("--config").arg(&config);
         let mut peer = Peer::spawn(&self.name, cmd, dir.path());
         peer.dump_on_panic(&format!("{} configuration", self.name), &config);
@@ -250,6 +282,7 @@ impl PalisadeBuilder {
             core_udp: at(self.core_ip, core_port),
             core_tcp: self.core_tcp.then(|| at(self.core_ip, core_port)),
             config,
+            netns: self.netns,
         };
         p.wait_ready();
         p
@@ -283,6 +316,7 @@ pub struct Palisade {
     core_udp: SocketAddr,
     core_tcp: Option<SocketAddr>,
     config: PathBuf,
+    netns: Option<Netns>,
 }
 
 impl Palisade {
@@ -304,6 +338,7 @@ impl Palisade {
             access_tls: None,
             media_timeout: None,
             extra: Vec::new(),
+            netns: None,
         }
     }
 
@@ -400,12 +435,23 @@ impl Palisade {
     /// Whether Palisade answers an OPTIONS on its access side with 200 within `timeout`
     /// (the request is sent again every 200 ms, as over UDP it may be lost).
     pub fn ping(&self, timeout: Duration) -> bool {
-        options_ping(self.access_udp, timeout)
+        match &self.netns {
+            Some(ns) => ns.enter(|| options_ping(self.access_udp, timeout)),
+            None => options_ping(self.access_udp, timeout),
+        }
+    }
+
+    /// Whether Palisade (in its namespace, if it runs in one) listens on `addr`.
+    fn listening(&self, proto: Proto, addr: SocketAddr) -> bool {
+        match &self.netns {
+            Some(_) => topology::is_listening_in(self.peer.pid(), proto, addr),
+            None => ports::is_listening(proto, addr),
+        }
     }
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
-        while !ports::is_listening(Proto::Udp, self.access_udp) {
+        while !self.listening(Proto::Udp, self.access_udp) {
             if let Some(s) = self.peer.try_status() {
                 panic!(
                     "palisade exited ({s}) before listening on {}",
@@ -420,7 +466,7 @@ impl Palisade {
             std::thread::sleep(Duration::from_millis(20));
         }
         for stream in [self.access_tcp, self.access_tls].into_iter().flatten() {
-            while !ports::is_listening(Proto::Tcp, stream) {
+            while !self.listening(Proto::Tcp, stream) {
                 assert!(
                     self.peer.is_running(),
                     "palisade exited before listening on {stream}"
