@@ -312,40 +312,7 @@ inner() {
 	load palisade 1000 "$(((USERS + 999) / 1000))" 1 warmup
 	load kamailio 1000 "$(((USERS + 999) / 1000))" 1 warmup
 
-	log "fixed rates: $RATES registrations/s, $STEP_SECONDS s each"
-	local k=0 rate order sys
-	for rate in $RATES; do
-		# Alternate which system goes first, so that drift in the machine's load does not
-		# favour one of them.
-		if [ $((k % 2)) -eq 0 ]; then order="palisade kamailio"; else order="kamailio palisade"; fi
-		for sys in $order; do load "$sys" "$rate" "$STEP_SECONDS" 1 fixed; done
-		k=$((k + 1))
-	done
-
-	if [ "$PROFILE" = "1" ]; then
-		local top
-		top=$(echo "$RATES" | awk '{print $NF}')
-		for sys in palisade kamailio; do load "$sys" "$top" "$STEP_SECONDS" 1 profile; done
-	fi
-
-	log "highest zero-failure rate: steps $MAX_STEPS registrations/s, $MAX_STEP_SECONDS s each, $UACS SIPp processes"
-	local pal_on=1 kam_on=1 try
-	for rate in $MAX_STEPS; do
-		for sys in palisade kamailio; do
-			if [ $sys = palisade ] && [ $pal_on = 0 ]; then continue; fi
-			if [ $sys = kamailio ] && [ $kam_on = 0 ]; then continue; fi
-			for try in 1 2; do
-				# Let the transactions of the previous step expire.
-				sleep 2
-				load "$sys" "$rate" "$MAX_STEP_SECONDS" "$UACS" "max$try"
-				if last_passed; then break; fi
-				if [ "$try" = 2 ]; then
-					if [ $sys = palisade ]; then pal_on=0; else kam_on=0; fi
-				fi
-			done
-		done
-		[ $pal_on = 0 ] && [ $kam_on = 0 ] && break
-	done
+	run_steps registrations
 
 	kill -0 "$PAL_PID" 2>/dev/null || die "palisade exited during the run"
 	kill -0 "$KAM_PID" 2>/dev/null || die "kamailio exited during the run"
