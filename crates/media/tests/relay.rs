@@ -9,7 +9,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use palisade_media::{
-    BeforeLatch, LatchMode, Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionSpec,
+    BeforeLatch, LatchMode, Leg, NewSession, PortRange, Relay, RelayConfig, RelayError, Remote,
+    SessionSpec, StreamPorts,
 };
 
 const WAIT: Duration = Duration::from_secs(2);
@@ -115,17 +116,16 @@ fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-#[test]
-fn relays_both_ways_latching_on_the_signaling_source() {
-    let relay = relay(PortRange::new(21_000, 21_099));
+/// A one-stream session between phone A at 127.0.0.7 and phone B at 127.0.0.8. A's SDP
+/// carries a private address that is not where its packets come from, and its signaling
+/// came from its real address; B's SDP is its real address.
+fn call_through(relay: &Relay) -> (NewSession, StreamPorts, Endpoint, Endpoint) {
     let s = relay
         .create_session(&SessionSpec::new(ip("127.0.0.1"), 1))
         .unwrap();
     let ports = s.streams[0];
     let a = Endpoint::new("127.0.0.7");
     let b = Endpoint::new("127.0.0.8");
-    // A's SDP carries a private address that is not where its packets come from; the
-    // signaling came from A's real address, so A's packets may latch.
     relay
         .set_remote(
             s.id,
@@ -137,6 +137,15 @@ fn relays_both_ways_latching_on_the_signaling_source() {
     relay
         .set_remote(s.id, Leg::B, 0, Remote::new(b.addr()))
         .unwrap();
+    (s, ports, a, b)
+}
+
+#[test]
+fn relays_both_ways_latching_on_the_signaling_source() {
+    let relay = relay(PortRange::new(21_000, 21_099));
+    // A's SDP carries a private address that is not where its packets come from; the
+    // signaling came from A's real address, so A's packets may latch.
+    let (s, ports, a, b) = call_through(&relay);
 
     a.send_rtp(ports.leg(Leg::A).rtp, 1, 0xa);
     b.expect_rtp(ports.leg(Leg::B).rtp, 1);
@@ -230,23 +239,7 @@ fn before_latch_drop_sends_nothing_to_the_sdp_address() {
         LatchMode::Strict,
         BeforeLatch::Drop,
     );
-    let s = relay
-        .create_session(&SessionSpec::new(ip("127.0.0.1"), 1))
-        .unwrap();
-    let ports = s.streams[0];
-    let a = Endpoint::new("127.0.0.7");
-    let b = Endpoint::new("127.0.0.8");
-    relay
-        .set_remote(
-            s.id,
-            Leg::A,
-            0,
-            Remote::new(sa("10.0.0.5:5004")).with_signaling_source(ip("127.0.0.7")),
-        )
-        .unwrap();
-    relay
-        .set_remote(s.id, Leg::B, 0, Remote::new(b.addr()))
-        .unwrap();
+    let (s, ports, a, b) = call_through(&relay);
     b.send_rtp(ports.leg(Leg::B).rtp, 1, 0xb);
     assert!(eventually(|| relay.stats(s.id).unwrap().streams[0].legs[1]
         .dropped_no_target
