@@ -234,6 +234,26 @@ impl<'m> Editor<'m> {
         Ok(())
     }
 
+    /// Sets the transport of the top Via (RFC 3261 §18.1.1: a request moved from UDP to
+    /// TCP says so), keeping the rest of the element as written.
+    pub fn set_via_transport(&mut self, token: &str) -> Result<(), EditError> {
+        if token.is_empty() || !token.bytes().all(crate::scan::is_token) {
+            return Err(EditError::LineBreak);
+        }
+        let range = self
+            .first_element_range(HeaderName::Via)
+            .ok_or(EditError::NoVia)?;
+        let element = &self.msg.as_bytes()[range.clone()];
+        let via = crate::headers::Via::parse(element).map_err(|_| EditError::NoVia)?;
+        let at = offset_in(element, via.transport.as_bytes()).ok_or(EditError::NoVia)?;
+        let mut text = Vec::with_capacity(element.len() + token.len());
+        text.extend_from_slice(&element[..at]);
+        text.extend_from_slice(token.as_bytes());
+        text.extend_from_slice(&element[at + via.transport.len()..]);
+        self.splice(range, text);
+        Ok(())
+    }
+
     /// Replaces the body; Content-Type is set when given, and Content-Length always.
     pub fn set_body(&mut self, body: Bytes, content_type: Option<&str>) -> Result<(), EditError> {
         if let Some(ct) = content_type {
@@ -614,6 +634,21 @@ abc";
             out.content_type().unwrap().unwrap().value,
             "application/sdp"
         );
+    }
+
+    #[test]
+    fn via_transport_changes_only_the_top_element() {
+        let m = msg(REQ);
+        let mut e = Editor::new(&m);
+        e.set_via_transport("TCP").unwrap();
+        let out = msg(&e.finish());
+        let vias: Vec<_> = out
+            .vias()
+            .map(|v| v.unwrap().transport.to_owned())
+            .collect();
+        assert_eq!(vias, ["TCP", "UDP"]);
+        assert_eq!(out.via().unwrap().branch(), Some("z9hG4bKa"));
+        assert!(Editor::new(&m).set_via_transport("T\r\nX").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! request moves from UDP to TCP (RFC 3261 §18.1.1).
 
 use bytes::Bytes;
-use palisade_sip::{HeaderName, Message, ParseLimits, Transport};
+use palisade_sip::{Message, ParseLimits, Transport};
 
 /// Whether the bytes look like a request rather than a response.
 pub(crate) fn looks_like_request(bytes: &[u8]) -> bool {
@@ -14,10 +14,6 @@ pub(crate) fn looks_like_request(bytes: &[u8]) -> bool {
     !rest.is_empty() && !rest.starts_with(b"SIP/")
 }
 
-fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
-}
-
 /// The message with the transport of its top Via set to `token`, or `None` when it has no
 /// top Via that can be read (the caller then sends the bytes as they are).
 pub(crate) fn with_via_transport(bytes: &Bytes, token: &str) -> Option<Bytes> {
@@ -27,38 +23,8 @@ pub(crate) fn with_via_transport(bytes: &Bytes, token: &str) -> Option<Bytes> {
         max_header_len: 65_535,
     };
     let msg = Message::parse(bytes.clone(), Transport::Datagram, &limits).ok()?;
-    let via = msg.headers_named(HeaderName::Via).next()?;
-    let value = via.value;
-    // sent-protocol = protocol-name SLASH protocol-version SLASH transport, with LWS
-    // allowed around the slashes.
-    let mut slashes = 0;
-    let mut i = 0;
-    while i < value.len() && slashes < 2 {
-        if value[i] == b'/' {
-            slashes += 1;
-        }
-        i += 1;
-    }
-    if slashes < 2 {
-        return None;
-    }
-    while i < value.len() && matches!(value[i], b' ' | b'\t' | b'\r' | b'\n') {
-        i += 1;
-    }
-    let start = i;
-    while i < value.len() && is_token_char(value[i]) {
-        i += 1;
-    }
-    if start == i {
-        return None;
-    }
-    let mut new = Vec::with_capacity(value.len() + token.len());
-    new.extend_from_slice(&value[..start]);
-    new.extend_from_slice(token.as_bytes());
-    new.extend_from_slice(&value[i..]);
-    let new = std::str::from_utf8(&new).ok()?;
     let mut editor = msg.edit();
-    editor.replace(via.index, new).ok()?;
+    editor.set_via_transport(token).ok()?;
     Some(editor.finish())
 }
 
