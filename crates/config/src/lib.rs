@@ -36,8 +36,8 @@ use serde_saphyr::MessageFormatter;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use sections::{
     AccessConfig, AdminConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig, MediaConfig,
-    ProbeConfig, RegistrationConfig, SessionTimerConfig, SipConfig, SipLimits, SipTimers,
-    TcpConfig, TopologyConfig, TransportConfig,
+    ProbeConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig, SipConfig, SipLimits,
+    SipTimers, TcpConfig, TopologyConfig, TransportConfig,
 };
 pub use types::{
     HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,
@@ -59,6 +59,7 @@ pub struct Config {
     pub calls: CallsConfig,
     pub registration: RegistrationConfig,
     pub topology: TopologyConfig,
+    pub security: SecurityConfig,
     pub drain: DrainConfig,
     pub log: LogConfig,
 }

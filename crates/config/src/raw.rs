@@ -28,6 +28,7 @@ pub(crate) struct RawConfig {
     pub(crate) calls: F<RawCalls>,
     pub(crate) registration: F<RawRegistration>,
     pub(crate) topology: F<RawTopology>,
+    pub(crate) security: F<RawSecurity>,
     pub(crate) drain: F<RawDrain>,
     pub(crate) log: F<RawLog>,
 }
@@ -178,4 +179,10 @@ pub(crate) struct RawDrain {
 pub(crate) struct RawLog {
     pub(crate) level: F<String>,
     pub(crate) format: F<LogFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecurity {
+    pub(crate) trusted: F<List>,
 }

@@ -324,6 +324,14 @@ impl Default for DrainConfig {
     }
 }
 
+/// `security`: the edge protection.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityConfig {
+    /// Networks that are never banned or rate limited and may place calls without
+    /// registering: carriers' trunks. The core side (the PBX) is always trusted.
+    pub trusted: Vec<ipnet::IpNet>,
+}
+
 /// `log`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {

@@ -292,6 +292,27 @@ impl<'a> Ctx<'a> {
         out
     }
 
+    /// A list of networks in CIDR notation; a bare address is a network of one.
+    fn networks(&mut self, f: &F<List>, key: &str) -> Vec<ipnet::IpNet> {
+        let items = value(f).map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let text = item.value.trim();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(n) => out.push(n.trunc()),
+                Err(_) => self.error(
+                    Some(position(&item.referenced)),
+                    &format!("{key}[{i}]"),
+                    format!("{text:?} is not a network such as \"198.51.100.0/24\" or an address"),
+                ),
+            }
+        }
+        out
+    }
+
     /// `SIDE.tls`, and the check that a `tls:` listener has it.
     fn tls(&mut self, f: &F<raw::RawTls>, key: &str, placed: &[Placed]) -> Option<TlsFiles> {
         let Some(s) = f else {
@@ -972,6 +993,13 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         },
     };
 
+    let security = match value(&raw.security) {
+        None => SecurityConfig::default(),
+        Some(sec) => SecurityConfig {
+            trusted: ctx.networks(&sec.trusted, "security.trusted"),
+        },
+    };
+
     let dd = DrainConfig::default();
     let drain = match value(&raw.drain) {
         None => dd,
@@ -1014,6 +1042,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         calls,
         registration,
         topology,
+        security,
         drain,
         log,
     })

@@ -151,6 +151,7 @@ fn every_key_is_documented() {
         "registration.keepalive_interval",
         "topology.server_header",
         "topology.user_agent_header",
+        "security.trusted",
         "drain.deadline",
         "log.level",
         "log.format",

@@ -65,6 +65,7 @@ fn shipped_config_is_valid() {
         calls,
         registration,
         topology,
+        security,
         drain,
         log,
     } = c;
@@ -76,6 +77,8 @@ fn shipped_config_is_valid() {
     assert_eq!(calls, minimal.calls);
     assert_eq!(registration, minimal.registration);
     assert_eq!(topology, minimal.topology);
+    assert_eq!(security, minimal.security);
+    assert!(security.trusted.is_empty());
     assert_eq!(drain, minimal.drain);
     assert_eq!(log, minimal.log);
 }
@@ -200,6 +203,11 @@ fn every_key_is_read() {
         HeaderPolicy::Set("Palisade".into())
     );
     assert_eq!(c.topology.user_agent_header, HeaderPolicy::Hide);
+    let trusted: Vec<String> = c.security.trusted.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        trusted,
+        ["198.51.100.0/24", "203.0.113.7/32", "2001:db8::/32"]
+    );
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
@@ -211,7 +219,7 @@ fn unknown_key_at_the_top_level() {
         "bad/unknown-top.yaml",
         &[
             "6:1: unknown field `medai`, expected one of access, core, media, admin, sip, \
-           transport, calls, registration, topology, drain, log",
+           transport, calls, registration, topology, security, drain, log",
         ],
     );
 }
@@ -363,8 +371,9 @@ fn value_errors_are_all_reported_together() {
             "29:23: calls.session_timer.default_interval: 1m is out of range: expected 1m 30s to 1day",
             "33:16: registration.max_expires: 1m is shorter than min_expires (1h)",
             "35:18: topology.server_header: the header text must be 1 to 256 bytes without control characters",
-            "37:13: drain.deadline: 2days is out of range: expected 0s to 1day",
-            "39:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
+            "37:27: security.trusted[1]: \"10.0.0.0/33\" is not a network such as \"198.51.100.0/24\" or an address",
+            "39:13: drain.deadline: 2days is out of range: expected 0s to 1day",
+            "41:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
         ],
     );
 }
