@@ -566,9 +566,14 @@ impl Relay {
         Some(ports)
     }
 
-    /// Sessions with no accepted packet in either direction, on any stream, for longer
-    /// than `timeout`, or `hold_timeout` when a leg is on hold. The caller ends them
-    /// (BYE on both legs) and deletes them; they are reported until then.
+    /// Sessions where one leg has sent no accepted packet, on any stream, for longer than
+    /// `timeout`, or `hold_timeout` when a leg is on hold. The caller ends them (BYE on
+    /// both legs) and deletes them; they are reported until then.
+    ///
+    /// Each leg is judged on its own: a phone that vanished without a BYE (crashed,
+    /// lost its network) goes silent while the other side goes on talking into the void,
+    /// and that call must end too. A held call may be silent on both legs, hence its
+    /// longer timeout.
     pub fn media_timeouts(
         &self,
         now: Instant,
@@ -580,10 +585,14 @@ impl Relay {
         for item in &self.sessions {
             let entry = item.value();
             let streams = entry.streams();
-            let last = streams
-                .iter()
-                .flat_map(|s| s.counters.iter().filter_map(|c| c.last_packet_nanos()))
-                .fold(entry.since.load(Relaxed), u64::max);
+            let since = entry.since.load(Relaxed);
+            let heard_from = |leg: usize| {
+                streams
+                    .iter()
+                    .filter_map(|s| s.counters[leg].last_packet_nanos())
+                    .fold(since, u64::max)
+            };
+            let last = heard_from(0).min(heard_from(1));
             let on_hold = entry.hold.iter().any(|h| h.load(Relaxed));
             let limit = if on_hold { hold_timeout } else { timeout };
             let idle = Duration::from_nanos(now_nanos.saturating_sub(last));

@@ -677,7 +677,7 @@ fn delete_stops_forwarding_and_frees_the_ports() {
 }
 
 #[test]
-fn media_timeouts_count_from_the_last_packet_and_respect_hold() {
+fn media_timeouts_count_from_each_legs_last_packet_and_respect_hold() {
     let relay = relay(PortRange::new(22_300, 22_399));
     let s = relay
         .create_session(&SessionSpec::new(ip("127.0.0.1"), 1))
@@ -706,9 +706,13 @@ fn media_timeouts_count_from_the_last_packet_and_respect_hold() {
     // No media at all: idle counts from creation.
     sleep(Duration::from_millis(300));
     assert_eq!(ids(Instant::now()), vec![s.id, quiet.id]);
-    // A packet from A: s is active again.
+    // A packet from A only: B is still silent, as a phone that vanished would be.
     a.send_rtp(ports.leg(Leg::A).rtp, 1, 0xa);
     b.expect_rtp(ports.leg(Leg::B).rtp, 1);
+    assert_eq!(ids(Instant::now()), vec![s.id, quiet.id]);
+    // B answers: both legs are live, s is active again.
+    b.send_rtp(ports.leg(Leg::B).rtp, 1, 0xb);
+    a.expect_rtp(ports.leg(Leg::A).rtp, 1);
     let after = Instant::now();
     assert_eq!(ids(after), vec![quiet.id]);
     let reported = relay.media_timeouts(after + Duration::from_secs(1), timeout, hold);
