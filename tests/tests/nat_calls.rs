@@ -129,7 +129,7 @@ struct Scene {
     b: Phone,
     sbc: Palisade,
     capture: Option<NsCapture>,
-    _pbx: Pbx,
+    pbx: Pbx,
     lab: NatLab,
     dir: TestDir,
 }
@@ -138,13 +138,21 @@ struct Scene {
 /// Kamailio on the core LAN, Palisade between the two, a capture of Palisade's Internet
 /// leg, and both phones, and waits until both registered through Palisade.
 fn scene(name: &str, tag: &str) -> Scene {
+    scene_with(name, tag, None)
+}
+
+/// [`scene`], with Palisade's `media.timeout` set to `media_timeout` when given.
+fn scene_with(name: &str, tag: &str, media_timeout: Option<&str>) -> Scene {
     let dir = peer_test(name);
     let lab = NatLab::build(tag, NatKind::Masquerade, NatKind::Symmetric);
     let pbx = Pbx::start_in(&dir, &lab.pbx, addr::PBX);
-    let mut sbc = Palisade::builder(addr::SBC_ACCESS, addr::SBC_CORE)
+    let mut builder = Palisade::builder(addr::SBC_ACCESS, addr::SBC_CORE)
         .netns(&lab.sbc)
-        .upstream(&format!("sip:{}", pbx.addr()))
-        .start(&dir);
+        .upstream(&format!("sip:{}", pbx.addr()));
+    if let Some(t) = media_timeout {
+        builder = builder.media_timeout(t);
+    }
+    let mut sbc = builder.start(&dir);
     let capture = lab.sbc.capture(&dir, "internet", "pt-wan", "udp");
     let a = phone(&dir, "1001", &lab.phone_a, addr::PHONE_A, TONE_A, &sbc);
     let b = phone(&dir, "1002", &lab.phone_b, addr::PHONE_B, TONE_B, &sbc);
@@ -154,7 +162,7 @@ fn scene(name: &str, tag: &str) -> Scene {
         b,
         sbc,
         capture: Some(capture),
-        _pbx: pbx,
+        pbx,
         lab,
         dir,
     }
@@ -530,4 +538,92 @@ fn rtp_sprayed_at_the_relay_does_not_hijack_the_call() {
         &to_attacker[..to_attacker.len().min(10)]
     );
     assert_nat_traversed(&packets);
+}
+
+#[test]
+fn the_pbx_calls_a_phone_behind_nat_and_both_hear_each_other() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = scene("nat-inbound", "inbound");
+    // A desk phone of the PBX's own, on the core LAN, registered straight with the PBX:
+    // its call to A reaches Palisade from the PBX, which looked A up in its location
+    // table (Palisade's contact for A) and relays it over A's flow through its NAT.
+    s.lab.add_desk_phone_address();
+    let desk_tone = 880;
+    let mut desk = Baresip::new("1003", addr::DESK, s.pbx.addr())
+        .netns(&s.lab.pbx)
+        .password(&kamailio::password("1003"))
+        .auto_answer(true)
+        .tone_hz(desk_tone)
+        .start(&s.dir);
+    desk.wait_registered(STEP);
+
+    desk.dial(s.a.user());
+    let out = desk.wait_event("CALL_ESTABLISHED", STEP);
+    let inc = s.a.wait_event("CALL_ESTABLISHED", STEP);
+    assert_eq!(
+        baresip::json_field(&out, "direction").as_deref(),
+        Some("outgoing")
+    );
+    assert_eq!(
+        baresip::json_field(&inc, "direction").as_deref(),
+        Some("incoming")
+    );
+    std::thread::sleep(TALK);
+    desk.hangup();
+    desk.wait_event("CALL_CLOSED", STEP);
+    s.a.wait_event("CALL_CLOSED", STEP);
+    s.sbc.wait_calls_ended(1, STEP);
+
+    // One call crossed Palisade, from the core side: the PBX's INVITE to A.
+    let log = s.sbc.log();
+    assert!(log.contains("from: Core"), "{log}");
+    assert_heard(&s.a, desk_tone, TALK * 3 / 4);
+    assert_heard(&desk, TONE_A, TALK * 3 / 4);
+    // A's side of the call crossed A's NAT with relayed media, and nothing of the core
+    // LAN leaked to the Internet.
+    let packets = s.capture.take().unwrap().stop();
+    let sbc = IpAddr::V4(addr::SBC_ACCESS);
+    let nat_a = IpAddr::V4(addr::NAT_A);
+    let invites = requests(&packets, "INVITE", sbc, nat_a);
+    assert!(!invites.is_empty(), "no INVITE from Palisade to A's router");
+    for p in sip(&packets).into_iter().filter(|p| p.src.ip() == sbc) {
+        assert!(
+            !p.text().contains("10.10.0."),
+            "core address leaked: {}",
+            p.text()
+        );
+    }
+    let rtp_in = packets
+        .iter()
+        .filter(|p| p.src.ip() == nat_a && p.dst.ip() == sbc && p.dst.port() >= 30000)
+        .count();
+    assert!(
+        rtp_in > 50,
+        "{rtp_in} RTP packets from A's router to the relay"
+    );
+}
+
+#[test]
+fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
+    use nix::sys::signal::Signal;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = scene_with("nat-media-timeout", "mtimeout", Some("5s"));
+
+    call(&mut s.a, &mut s.b, &mut s.sbc, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    // B freezes: no RTP, no BYE, while A goes on sending its tone.
+    s.b.peer().signal(Signal::SIGSTOP);
+    let frozen = std::time::Instant::now();
+    s.a.wait_event("CALL_CLOSED", Duration::from_secs(15));
+    let after = frozen.elapsed();
+    s.b.peer().signal(Signal::SIGCONT);
+    assert!(
+        after >= Duration::from_secs(4) && after < Duration::from_secs(12),
+        "A's call was closed {after:?} after B froze; the media timeout is 5 s"
+    );
+    // Palisade's BYE to B is retransmitted until B, awake again, answers it.
+    s.b.wait_event("CALL_CLOSED", STEP);
+    s.sbc.wait_calls_ended(3, STEP);
+    let log = s.sbc.log();
+    assert!(log.contains("media timeout"), "{log}");
 }

@@ -992,7 +992,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         for v in &contact_values {
             b.header(HeaderName::Contact, v);
         }
-        copy_headers(&req, &mut b, self.agents(Side::Core));
+        copy_headers(&req, &mut b, Side::Core, self.agents(Side::Core));
         copy_body(&req, &mut b);
         let Ok(msg) = b.build_message() else {
             self.respond_code(now, &skey, 500);
@@ -1126,7 +1126,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
                 }
             }
         }
-        copy_headers(resp, &mut b, self.agents(Side::Access));
+        copy_headers(resp, &mut b, Side::Access, self.agents(Side::Access));
         copy_body(resp, &mut b);
         if let Ok(m) = b.build_message() {
             self.respond(now, skey, m);
@@ -1164,7 +1164,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             decrement(req.max_forwards().ok().flatten()),
         );
         let (refer_addr, refer_proto) = referral_target(&leg);
-        copy_headers(req, &mut b, self.agents(leg.side));
+        copy_headers(req, &mut b, leg.side, self.agents(leg.side));
         copy_referral(req, &mut b, refer_addr, refer_proto);
         copy_body(req, &mut b);
         let Ok(msg) = b.build_message() else {
@@ -1393,7 +1393,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let dest = leg.destination.clone();
         let side = leg.side;
         let (refer_addr, refer_proto) = referral_target(leg);
-        copy_headers(&req, &mut b, self.agents(side));
+        copy_headers(&req, &mut b, side, self.agents(side));
         copy_referral(&req, &mut b, refer_addr, refer_proto);
         if let Err(e) = self.put_body(id, 0, &req, &mut b) {
             let (code, why) = match e {
@@ -1605,7 +1605,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             }
         }
         let (refer_addr, refer_proto) = referral_target(leg);
-        copy_headers(resp, &mut b, self.agents(leg.side));
+        copy_headers(resp, &mut b, leg.side, self.agents(leg.side));
         copy_referral(resp, &mut b, refer_addr, refer_proto);
         self.put_body(id, 1 - to_leg, resp, &mut b)?;
         Ok(b.build_message().ok())
@@ -1907,7 +1907,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let l = &call.legs[leg];
         let mut b = l.request(&Method::Ack, &l.remote_target, cseq, &branch, 70);
         if let Some(src) = body_from {
-            copy_headers(src, &mut b, self.agents(l.side));
+            copy_headers(src, &mut b, l.side, self.agents(l.side));
             // An answer the relay cannot take leaves the ACK without it.
             let _ = self.put_body(id, 1 - leg, src, &mut b);
         }
@@ -2045,7 +2045,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         }
         let (side, dest) = (l.side, l.destination.clone());
         let (refer_addr, refer_proto) = referral_target(l);
-        copy_headers(msg, &mut b, self.agents(side));
+        copy_headers(msg, &mut b, side, self.agents(side));
         copy_referral(msg, &mut b, refer_addr, refer_proto);
         if self.put_body(id, from_leg, msg, &mut b).is_err() {
             // No ports for a new stream, or an offer that cannot be read.
@@ -2220,7 +2220,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let tag = self.ids.tag();
         let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
         let mut b = response_with_reason(&req, code, reason, Some(&tag));
-        copy_headers(resp, &mut b, self.agents(toward));
+        copy_headers(resp, &mut b, toward, self.agents(toward));
         if let Some(addr) = refer_addr {
             copy_referral(resp, &mut b, addr, protocol);
         }

@@ -208,7 +208,8 @@ pub(crate) fn rewrite(
     let mut ed = sdp.edit();
     ed.set_connection_address(addr, NullHold::Preserve)
         .set_origin_address(addr)
-        .remove_ice();
+        .remove_ice()
+        .remove_sources();
     for m in sdp.media_sections() {
         let i = m.index();
         let Some(p) = ports.get(i).and_then(|p| p.get(to)) else {

@@ -13,7 +13,7 @@ use palisade_sip::edit::Builder;
 use palisade_sip::headers::NameAddr;
 
 use crate::config::{HeaderPolicy, SideAddrs};
-use crate::types::Protocol;
+use crate::types::{Protocol, Side};
 
 /// Known headers that are end-to-end and carry no topology.
 fn crosses(name: HeaderName) -> bool {
@@ -64,11 +64,15 @@ const CROSSING_OTHERS: &[&str] = &[
     "Identity",
 ];
 
-/// Copies the end-to-end headers of `src` into `out`, applying `agents` to Server and
-/// User-Agent.
-pub(crate) fn copy_headers(src: &Message, out: &mut Builder, agents: &HeaderPolicy) {
+/// Copies the end-to-end headers of `src` into `out`, for a message sent to the `toward`
+/// side, applying `agents` to Server and User-Agent.
+pub(crate) fn copy_headers(src: &Message, out: &mut Builder, toward: Side, agents: &HeaderPolicy) {
     for h in src.headers() {
         let pass = match h.name {
+            // Credentials are for the PBX. Those of a PBX-side phone (its ACK repeats the
+            // Proxy-Authorization of its INVITE) name the PBX's realm and must not reach
+            // the access side.
+            HeaderName::Authorization | HeaderName::ProxyAuthorization => toward == Side::Core,
             HeaderName::Other => CROSSING_OTHERS
                 .iter()
                 .any(|n| n.as_bytes().eq_ignore_ascii_case(h.raw_name)),

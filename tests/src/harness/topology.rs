@@ -365,6 +365,9 @@ pub mod addr {
     pub const PHONE_B: Ipv4Addr = Ipv4Addr::new(192, 168, 2, 10);
     /// A third host on the Internet.
     pub const ATTACKER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
+    /// A desk phone on the core LAN, registered straight with the PBX (a second address
+    /// of the PBX's namespace: see [`super::NatLab::add_desk_phone_address`]).
+    pub const DESK: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 30);
 }
 
 /// The topology of the end-to-end NAT tests (see the module documentation): Palisade's
@@ -394,6 +397,18 @@ pub struct NatLab {
 }
 
 impl NatLab {
+    /// Gives the PBX's namespace a second address on the core LAN, [`addr::DESK`], for a
+    /// phone of the PBX's own: calls it places come to Palisade from the PBX.
+    pub fn add_desk_phone_address(&self) {
+        self.pbx.ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", addr::DESK),
+            "dev",
+            "pt-core",
+        ]);
+    }
+
     /// Builds the topology, router A with `nat_a` and router B with `nat_b`.
     pub fn build(tag: &str, nat_a: NatKind, nat_b: NatKind) -> NatLab {
         use addr::*;

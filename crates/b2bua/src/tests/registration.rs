@@ -217,6 +217,7 @@ To: <sip:{token}@127.0.0.1:5062>
 Call-ID: core-call-9
 CSeq: 5 INVITE
 Contact: <sip:pbx-internal@127.0.0.1:5080>
+Proxy-Authorization: Digest username=\"1002\", realm=\"pbx.internal\", nonce=\"n\", uri=\"sip:1001@pbx.internal\", response=\"00\"
 Content-Length: 0
 
 "
@@ -228,6 +229,8 @@ Content-Length: 0
     assert_eq!(from.uri.as_str(), "sip:1002@203.0.113.10:5060;user=phone");
     assert_eq!(to_phone.to().unwrap().uri.as_str(), "sip:1001@example.com");
     assert!(!String::from_utf8_lossy(to_phone.as_bytes()).contains(&token));
+    // The credentials of a PBX-side caller are for the PBX alone.
+    assert!(to_phone.header(HeaderName::ProxyAuthorization).is_none());
 }
 
 /// Registration caching: a phone behind NAT (its Via says 192.168.1.20:5060, its packets

@@ -12,7 +12,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::parse::{AddrInfo, ConnInfo, Eol, Line, MediaInfo, Span};
-use super::types::{AddrType, Attribute, Direction, is_ice_attribute};
+use super::types::{AddrType, Attribute, Direction, SOURCE_ATTRIBUTES, is_ice_attribute};
 use super::{Sdp, SdpError};
 
 /// What a blanket connection rewrite ([`SdpEditor::set_connection_address`]) does with
@@ -41,6 +41,7 @@ pub struct SdpEditor<'a> {
     session_conn: Option<IpAddr>,
     all_conns: Option<(IpAddr, NullHold)>,
     strip_ice: bool,
+    strip_sources: bool,
     media: Vec<MediaEdit>,
 }
 
@@ -61,6 +62,7 @@ impl<'a> SdpEditor<'a> {
             session_conn: None,
             all_conns: None,
             strip_ice: false,
+            strip_sources: false,
             media: vec![MediaEdit::default(); sdp.media_count()],
         }
     }
@@ -151,6 +153,13 @@ impl<'a> SdpEditor<'a> {
         self
     }
 
+    /// Removes every source-specific attribute ([`super::SOURCE_ATTRIBUTES`]): the SSRCs
+    /// and CNAMEs of the endpoint the relay stands in for.
+    pub fn remove_sources(&mut self) -> &mut Self {
+        self.strip_sources = true;
+        self
+    }
+
     fn media_edit(&mut self, index: usize) -> Result<&mut MediaEdit, SdpError> {
         let count = self.media.len();
         self.media
@@ -171,7 +180,7 @@ impl<'a> SdpEditor<'a> {
             self.rtcp_ops(i, info, edit, &mut ops);
             self.direction_ops(i, info, edit, &mut ops);
         }
-        self.ice_ops(&mut ops);
+        self.strip_ops(&mut ops);
         render(self.sdp, ops)
     }
 
@@ -326,15 +335,17 @@ impl<'a> SdpEditor<'a> {
         }
     }
 
-    fn ice_ops(&self, ops: &mut Vec<Op>) {
-        if !self.strip_ice {
+    fn strip_ops(&self, ops: &mut Vec<Op>) {
+        if !self.strip_ice && !self.strip_sources {
             return;
         }
-        let ice = (0..self.sdp.index.lines.len()).filter(|&i| {
-            self.attribute(i)
-                .is_some_and(|a| is_ice_attribute(a.name()))
+        let stripped = (0..self.sdp.index.lines.len()).filter(|&i| {
+            self.attribute(i).is_some_and(|a| {
+                self.strip_ice && is_ice_attribute(a.name())
+                    || self.strip_sources && SOURCE_ATTRIBUTES.contains(&a.name())
+            })
         });
-        ops.extend(ice.map(Op::delete));
+        ops.extend(stripped.map(Op::delete));
     }
 
     /// The attribute on line `index`, if it is an `a=` line.

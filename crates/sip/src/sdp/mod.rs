@@ -28,7 +28,7 @@ pub use edit::{NullHold, SdpEditor};
 pub use media::Media;
 pub use types::{
     AddrType, Address, Attribute, Connection, Direction, ICE_ATTRIBUTES, MediaType, Origin, Rtcp,
-    RtpMap, is_ice_attribute,
+    RtpMap, SOURCE_ATTRIBUTES, is_ice_attribute,
 };
 
 use parse::{AddrInfo, ConnInfo, Index, Span};

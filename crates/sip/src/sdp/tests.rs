@@ -650,6 +650,28 @@ fn remove_ice_at_all_levels() {
 }
 
 #[test]
+fn remove_sources_at_media_level() {
+    let offer = "v=0\r\no=- 1 1 IN IP4 10.10.0.30\r\ns=-\r\nc=IN IP4 10.10.0.30\r\nt=0 0\r\n\
+                 m=audio 10000 RTP/AVP 0\r\na=ssrc-group:FID 1 2\r\n\
+                 a=ssrc:1 cname:sip:1003@10.10.0.20:5060\r\na=ptime:20\r\n\
+                 a=ssrc:2 cname:sip:1003@10.10.0.20:5060\r\n";
+    let sdp = parse(offer);
+    let mut editor = sdp.edit();
+    editor.remove_sources();
+    let out = built(&editor);
+    assert_eq!(
+        out,
+        "v=0\r\no=- 1 1 IN IP4 10.10.0.30\r\ns=-\r\nc=IN IP4 10.10.0.30\r\nt=0 0\r\n\
+         m=audio 10000 RTP/AVP 0\r\na=ptime:20\r\n"
+    );
+    // ICE is a separate choice.
+    let ice = parse(&crlf(BARESIP_OFFER));
+    let mut editor = ice.edit();
+    editor.remove_sources();
+    assert!(parse(&built(&editor)).has_ice());
+}
+
+#[test]
 fn remove_ice_then_insert_after_removed_last_line() {
     let sdp = parse(&crlf(BARESIP_OFFER));
     let mut editor = sdp.edit();

@@ -315,6 +315,10 @@ pub const ICE_ATTRIBUTES: &[&str] = &[
     "end-of-candidates",
 ];
 
+/// The source-specific attributes of RFC 5576: SSRCs and their CNAMEs, which name the
+/// endpoint behind the relay (a CNAME is often `user@private-address`).
+pub const SOURCE_ATTRIBUTES: &[&str] = &["ssrc", "ssrc-group"];
+
 /// Whether `name` is one of the [`ICE_ATTRIBUTES`].
 pub fn is_ice_attribute(name: &str) -> bool {
     ICE_ATTRIBUTES.contains(&name)
