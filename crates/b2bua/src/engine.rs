@@ -27,6 +27,7 @@ use crate::leg::{Leg, carries_contact, contact_value, party_without_tag, push_pa
 use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
 use crate::registrar::{Binding, Registrar};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
+use crate::replaces::DialogRef;
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
@@ -1165,7 +1166,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         );
         let (refer_addr, refer_proto) = referral_target(&leg);
         copy_headers(req, &mut b, leg.side, self.agents(leg.side));
-        copy_referral(req, &mut b, refer_addr, refer_proto);
+        copy_referral(req, &mut b, refer_addr, refer_proto, &|v| {
+            self.map_replaces(leg.side.other(), v)
+        });
         copy_body(req, &mut b);
         let Ok(msg) = b.build_message() else {
             return;
@@ -1360,6 +1363,41 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         self.send_call_start(now, id);
     }
 
+    /// A Replaces value that came from side `from`, translated to the other leg of the
+    /// dialog it names: its Call-ID and tags there, in the same roles (the tag that was
+    /// Palisade's on `from` becomes the peer's tag on the other leg, as the party Palisade
+    /// stands in for). Both tags must match the dialog; otherwise `None`.
+    fn map_replaces(&self, from: Side, value: &str) -> Option<String> {
+        let r = DialogRef::parse(value)?;
+        let lookup = |ours: &str, theirs: &str| {
+            let &(id, i) = self
+                .dialogs
+                .get(&(from, r.call_id.clone(), ours.to_owned()))?;
+            let call = self.calls.get(&id)?;
+            (call.legs[i].remote_tag.as_deref() == Some(theirs)).then(|| &call.legs[1 - i])
+        };
+        let (other, ours_was_to) = match lookup(&r.to_tag, &r.from_tag) {
+            Some(l) => (l, true),
+            None => (lookup(&r.from_tag, &r.to_tag)?, false),
+        };
+        let remote = other.remote_tag.clone()?;
+        let local = other.local_tag.clone();
+        let (to_tag, from_tag) = if ours_was_to {
+            (remote, local)
+        } else {
+            (local, remote)
+        };
+        Some(
+            DialogRef {
+                call_id: other.call_id.clone(),
+                to_tag,
+                from_tag,
+                early_only: r.early_only,
+            }
+            .to_value(),
+        )
+    }
+
     fn index_leg(&mut self, call: &Call<F>, i: usize) {
         let leg = &call.legs[i];
         self.dialogs.insert(
@@ -1394,7 +1432,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let side = leg.side;
         let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(&req, &mut b, side, self.agents(side));
-        copy_referral(&req, &mut b, refer_addr, refer_proto);
+        copy_referral(&req, &mut b, refer_addr, refer_proto, &|v| {
+            self.map_replaces(side.other(), v)
+        });
         if let Err(e) = self.put_body(id, 0, &req, &mut b) {
             let (code, why) = match e {
                 BodyError::Media(_) => (503, "no media ports"),
@@ -1606,7 +1646,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         }
         let (refer_addr, refer_proto) = referral_target(leg);
         copy_headers(resp, &mut b, leg.side, self.agents(leg.side));
-        copy_referral(resp, &mut b, refer_addr, refer_proto);
+        copy_referral(resp, &mut b, refer_addr, refer_proto, &|v| {
+            self.map_replaces(leg.side.other(), v)
+        });
         self.put_body(id, 1 - to_leg, resp, &mut b)?;
         Ok(b.build_message().ok())
     }
@@ -2046,7 +2088,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let (side, dest) = (l.side, l.destination.clone());
         let (refer_addr, refer_proto) = referral_target(l);
         copy_headers(msg, &mut b, side, self.agents(side));
-        copy_referral(msg, &mut b, refer_addr, refer_proto);
+        copy_referral(msg, &mut b, refer_addr, refer_proto, &|v| {
+            self.map_replaces(side.other(), v)
+        });
         if self.put_body(id, from_leg, msg, &mut b).is_err() {
             // No ports for a new stream, or an offer that cannot be read.
             self.respond_code(now, &skey, 488);
@@ -2222,7 +2266,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let mut b = response_with_reason(&req, code, reason, Some(&tag));
         copy_headers(resp, &mut b, toward, self.agents(toward));
         if let Some(addr) = refer_addr {
-            copy_referral(resp, &mut b, addr, protocol);
+            copy_referral(resp, &mut b, addr, protocol, &|v| {
+                self.map_replaces(toward.other(), v)
+            });
         }
         copy_body(resp, &mut b);
         if let Ok(m) = b.build_message() {

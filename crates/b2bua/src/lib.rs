@@ -20,6 +20,7 @@ mod leg;
 pub mod media;
 pub mod registrar;
 mod relay;
+mod replaces;
 mod txn;
 pub mod types;
 pub mod upstream;

@@ -57,7 +57,6 @@ const CROSSING_OTHERS: &[&str] = &[
     "Priority",
     "Privacy",
     "Reason",
-    "Replaces",
     "Subscription-State",
     "Recv-Info",
     "Info-Package",
@@ -112,22 +111,37 @@ pub(crate) fn copy_body(src: &Message, out: &mut Builder) {
     }
 }
 
+/// Translates a Replaces value (RFC 3891) from the side a message came from to the side
+/// it goes to; `None` when it names no dialog Palisade holds.
+pub(crate) type MapReplaces<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Copies Refer-To and Referred-By (RFC 3515, 3892) with their SIP URIs pointed at `addr`:
 /// Palisade's own address toward the phone, so that the transfer's new call comes through
-/// Palisade, and the PBX's toward the core. Their URI headers (`?Replaces=` names a dialog
-/// of the other side), `maddr` and `transport` go; `protocol` sets a transport of its own.
-/// A URI of another scheme (`tel:`) crosses as it is; a value that does not parse does not.
+/// Palisade, and the PBX's toward the core. Their URI headers go, but for a `?Replaces=`
+/// that `replaces` translates (attended transfer); `maddr` and `transport` go; `protocol`
+/// sets a transport of its own. A URI of another scheme (`tel:`) crosses as it is; a value
+/// that does not parse does not. A Replaces header crosses translated, or not at all.
 pub(crate) fn copy_referral(
     src: &Message,
     out: &mut Builder,
     addr: SocketAddr,
     protocol: Protocol,
+    replaces: MapReplaces<'_>,
 ) {
     for name in [HeaderName::ReferTo, HeaderName::ReferredBy] {
         for h in src.headers_named(name) {
-            if let Some(v) = rehost(h.value, addr, protocol) {
+            let mapped = (name == HeaderName::ReferTo)
+                .then(|| refer_to_replaces(h.value))
+                .flatten()
+                .and_then(|v| replaces(&v));
+            if let Some(v) = rehost_with(h.value, addr, protocol, mapped.as_deref()) {
                 out.header(name, v);
             }
+        }
+    }
+    for h in src.headers_by_raw_name("Replaces") {
+        if let Some(v) = std::str::from_utf8(h.value).ok().and_then(replaces) {
+            out.raw_header("Replaces", v);
         }
     }
     // Identity headers name a user at a host; the user crosses, the host is the one the
@@ -145,8 +159,25 @@ pub(crate) fn copy_referral(
 /// Identity headers that carry a name-addr whose host must not cross (RFC 3325, 5806).
 const IDENTITY: [&str; 3] = ["P-Asserted-Identity", "P-Preferred-Identity", "Diversion"];
 
+/// The Replaces URI header of a Refer-To value, unescaped.
+fn refer_to_replaces(value: &[u8]) -> Option<String> {
+    let na = NameAddr::parse(value).ok()?;
+    let (_, headers) = na.uri.as_str().split_once('?')?;
+    crate::replaces::from_uri_headers(headers)
+}
+
 /// A name-addr whose SIP URI now points at `addr`.
 pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Option<String> {
+    rehost_with(value, addr, protocol, None)
+}
+
+/// [`rehost`], with `replaces` as the URI's only header.
+fn rehost_with(
+    value: &[u8],
+    addr: SocketAddr,
+    protocol: Protocol,
+    replaces: Option<&str>,
+) -> Option<String> {
     let na = NameAddr::parse(value).ok()?;
     let Some(sip) = na.uri.sip() else {
         return std::str::from_utf8(value).ok().map(str::to_owned);
@@ -169,6 +200,9 @@ pub(crate) fn rehost(value: &[u8], addr: SocketAddr, protocol: Protocol) -> Opti
     if protocol != Protocol::Udp {
         uri.push_str(";transport=");
         uri.push_str(&protocol.via_token().to_ascii_lowercase());
+    }
+    if let Some(r) = replaces {
+        uri.push_str(&crate::replaces::uri_header(r));
     }
     let mut out = String::with_capacity(uri.len() + 32);
     if let Some(d) = na.display {

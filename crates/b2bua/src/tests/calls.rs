@@ -568,3 +568,99 @@ fn a_session_interval_below_min_se_gets_422() {
     assert_eq!(r.header(HeaderName::MinSe), Some(&b"90"[..]));
     assert_eq!(w.b.calls(), 0);
 }
+
+/// A second call from the phone, answered by the PBX with tag `pbx2`: (INVITE sent to the
+/// PBX, 200 sent to the phone).
+fn establish_second(w: &mut World) -> (palisade_sip::Message, palisade_sip::Message) {
+    w.phone_sends(phone_invite("phone-call-2", "z9hG4bKp2"));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&invite, 200, Some("pbx2")));
+    let ok = w
+        .all_sent_to(Side::Access)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap();
+    w.phone_sends(phone_in_dialog("ACK", 1, &ok, "z9hG4bKp2ack"));
+    w.one_sent_to(Side::Core);
+    (invite, ok)
+}
+
+#[test]
+fn an_attended_transfer_names_the_consulted_dialog_as_the_pbx_knows_it() {
+    let mut w = World::new(&[PBX]);
+    let (_invite1, ok1) = establish(&mut w);
+    let (invite2, ok2) = establish_second(&mut w);
+    // The phone transfers call 1 to the party of call 2, replacing call 2: its Refer-To
+    // names call 2 by the phone's Call-ID and tags (to-tag: Palisade's, from-tag: its own).
+    let ours = ok2.to().unwrap().tag().unwrap().to_owned();
+    let refer = phone_in_dialog("REFER", 2, &ok1, "z9hG4bKrfa");
+    let text = String::from_utf8(refer.as_bytes().to_vec()).unwrap().replace(
+        "Content-Length: 0",
+        &format!(
+            "Refer-To: <sip:1003@203.0.113.10?Replaces=phone-call-2%3Bto-tag%3D{ours}%3Bfrom-tag%3Dph1>\r\nContent-Length: 0"
+        ),
+    );
+    w.phone_sends(msg(&text));
+    let core_refer = w.one_sent_to(Side::Core);
+    // Toward the PBX, call 2 is Palisade's core dialog: its Call-ID, the PBX's tag as the
+    // remote one and Palisade's core tag as the local one.
+    let expected = format!(
+        "<sip:1003@127.0.0.1:5080?Replaces={}%3Bto-tag%3Dpbx2%3Bfrom-tag%3D{}>",
+        invite2.call_id().unwrap(),
+        invite2.from().unwrap().tag().unwrap()
+    );
+    assert_eq!(
+        core_refer.header(HeaderName::ReferTo),
+        Some(expected.as_bytes())
+    );
+}
+
+#[test]
+fn a_replaces_header_is_translated_or_dropped() {
+    let mut w = World::new(&[PBX]);
+    establish(&mut w);
+    let (invite2, ok2) = establish_second(&mut w);
+    let ours = ok2.to().unwrap().tag().unwrap().to_owned();
+    let with_replaces = |call_id: &str, branch: &str, replaces: &str| {
+        let text = String::from_utf8(phone_invite(call_id, branch).as_bytes().to_vec())
+            .unwrap()
+            .replace(
+                "Supported: timer",
+                &format!("Supported: timer\r\nReplaces: {replaces}"),
+            );
+        msg(&text)
+    };
+    w.phone_sends(with_replaces(
+        "phone-call-3",
+        "z9hG4bKp3",
+        &format!("phone-call-2;to-tag={ours};from-tag=ph1;early-only"),
+    ));
+    let core = w.one_sent_to(Side::Core);
+    let replaces = core.headers_by_raw_name("Replaces").next().unwrap();
+    assert_eq!(
+        replaces.value,
+        format!(
+            "{};to-tag=pbx2;from-tag={};early-only",
+            invite2.call_id().unwrap(),
+            invite2.from().unwrap().tag().unwrap()
+        )
+        .as_bytes()
+    );
+    // Wrong tags, or a dialog Palisade does not hold: the header does not cross, since
+    // it would carry the phone's identifiers to the PBX.
+    for (i, bogus) in [
+        format!("phone-call-2;to-tag={ours};from-tag=someone-else"),
+        "unknown-call;to-tag=a;from-tag=b".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        w.phone_sends(with_replaces(
+            &format!("phone-call-bogus-{i}"),
+            &format!("z9hG4bKpb{i}"),
+            bogus,
+        ));
+        let core = w.one_sent_to(Side::Core);
+        assert!(core.headers_by_raw_name("Replaces").next().is_none());
+    }
+}
