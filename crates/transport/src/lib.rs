@@ -15,8 +15,8 @@
 //! - [`Transports::send`] never waits. Connections are reused per (side, protocol, remote
 //!   address) and opened on demand; a request too large for UDP moves to TCP
 //!   (RFC 3261 §18.1.1).
-//! - CRLF keep-alives (RFC 5626) are answered here and reported as
-//!   [`TransportEvent::KeepAlive`].
+//! - CRLF keep-alives and STUN Binding requests (RFC 5626) are answered here and reported
+//!   as [`TransportEvent::KeepAlive`].
 //!
 //! ```no_run
 //! use palisade_transport::{
@@ -49,6 +49,7 @@
 mod limits;
 mod stats;
 mod stream;
+mod stun;
 mod tls;
 mod transports;
 mod types;

@@ -12,6 +12,7 @@ use tokio::net::UdpSocket;
 
 use crate::limits::TransportLimits;
 use crate::stats::TransportStats;
+use crate::stun;
 use crate::transports::{Inner, Offer};
 use crate::types::{Flow, FlowId, Protocol, TransportEvent};
 
@@ -90,6 +91,12 @@ pub(crate) async fn receive(inner: Arc<Inner>, index: u16) {
             if data == b"\r\n\r\n" {
                 // Best effort, like every UDP send.
                 let _ = send_now(&ep.socket, b"\r\n", remote);
+            }
+            TransportStats::bump(&inner.stats.keepalives);
+            TransportEvent::KeepAlive(flow)
+        } else if stun::is_stun(data) {
+            if let Some(response) = stun::binding_response(data, remote) {
+                let _ = send_now(&ep.socket, &response, remote);
             }
             TransportStats::bump(&inner.stats.keepalives);
             TransportEvent::KeepAlive(flow)

@@ -172,6 +172,43 @@ async fn crlf_keepalive_is_answered_and_reported() {
 }
 
 #[tokio::test]
+async fn stun_binding_request_is_answered_with_the_source_address() {
+    bounded(async {
+        let (t, mut rx) = bind(
+            &[spec(Side::Access, Protocol::Udp, "127.0.0.1:0")],
+            TransportLimits::default(),
+        );
+        let addr = t.local_addr(Side::Access, Protocol::Udp).unwrap();
+        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        req.extend_from_slice(b"txn-id-12345");
+        phone.send_to(&req, addr).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, _) = phone.recv_from(&mut buf).await.unwrap();
+        let resp = &buf[..n];
+        assert_eq!(&resp[..2], &[0x01, 0x01], "Binding success");
+        assert_eq!(&resp[8..20], b"txn-id-12345");
+        // XOR-MAPPED-ADDRESS, IPv4: the port and address the phone sent from.
+        let me = phone.local_addr().unwrap();
+        assert_eq!(&resp[20..26], &[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+        let port = u16::from_be_bytes([resp[26], resp[27]]) ^ 0x2112;
+        let ip = u32::from_be_bytes([resp[28], resp[29], resp[30], resp[31]]) ^ 0x2112_a442;
+        assert_eq!(
+            std::net::SocketAddr::from((std::net::Ipv4Addr::from(ip), port)),
+            me
+        );
+        // A keep-alive of the flow, not a malformed message.
+        match next_event(&mut rx).await {
+            TransportEvent::KeepAlive(flow) => assert_eq!(flow.remote, me),
+            other => panic!("expected a keep-alive, got {other:?}"),
+        }
+        assert_eq!(t.stats().keepalives(), 1);
+        assert_eq!(t.stats().malformed(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn malformed_datagram_is_reported_with_its_bytes() {
     bounded(async {
         let (t, mut rx) = bind(
