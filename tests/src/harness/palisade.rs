@@ -289,14 +289,18 @@ impl PalisadeBuilder {
     }
 }
 
-/// The `palisade` binary built with this test: `target/<profile>/palisade`.
+/// The `palisade` binary built with this test (`target/<profile>/deps/<test>`) or program
+/// (`target/<profile>/<program>`): `target/<profile>/palisade`.
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/palisade
-    let profile_dir = exe
+    let parent = exe
         .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps");
+        .expect("the executable lives in target/<profile>");
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("target/<profile>/deps has a parent")
+    } else {
+        parent
+    };
     let bin = profile_dir.join("palisade");
     assert!(
         bin.is_file(),

@@ -31,6 +31,14 @@ impl TestDir {
         &self.path
     }
 
+    /// Keeps the directory after this value is dropped, and returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        match self.dir.take() {
+            Some(dir) => dir.keep(),
+            None => self.path.clone(),
+        }
+    }
+
     /// A path inside the directory.
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
