@@ -661,6 +661,13 @@ fn delete_stops_forwarding_and_frees_the_ports() {
     a.send_rtp(ports.leg(Leg::A).rtp, 1, 0xa);
     b.expect_rtp(ports.leg(Leg::B).rtp, 1);
     assert_eq!(relay.free_port_pairs(), total - 4);
+    // The worker counts a packet once its send returned, which can be just after the
+    // packet reached B.
+    assert!(eventually(|| relay.stats(s.id).is_some_and(|st| st
+        .streams[0]
+        .legs[0]
+        .forwarded
+        == 1)));
     let last = relay.delete_session(s.id).unwrap();
     assert_eq!(last.streams.len(), 2);
     assert_eq!(last.streams[0].legs[0].forwarded, 1);
