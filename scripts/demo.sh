@@ -57,6 +57,9 @@ media:
   ports: "30000-30999"
 admin:
   listen: "127.0.0.1:9090"
+# Phone A calls without registering first.
+fraud:
+  registered_only: false
 YAML
 "$bin" check-config "$work/palisade.yaml"
 in_ns "$bin" --config "$work/palisade.yaml" >"$work/palisade.log" 2>&1 &

@@ -24,3 +24,6 @@ pub use civil::Civil;
 pub use engine::Fraud;
 pub use pattern::Pattern;
 pub use rules::{Class, FraudRule, Limits, Rules, Thresholds, Window};
+
+#[cfg(test)]
+mod tests;
