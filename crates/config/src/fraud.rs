@@ -356,11 +356,12 @@ pub(crate) fn build(raw: Option<&RawFraud>, ctx: &mut Ctx<'_>) -> FraudConfig {
             );
             continue;
         }
+        // A bad prefix is reported, and the rest of the rule still checked.
         let prefix = match value(&r.prefix).map(|p| Pattern::parse(p.trim())) {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
                 ctx.error(at(&r.prefix), &format!("{k}.prefix"), e);
-                continue;
+                Pattern::any()
             }
             None => {
                 ctx.error(

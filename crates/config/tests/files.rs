@@ -431,3 +431,18 @@ fn from_str_names_the_origin() {
     let last = err.errors().last().unwrap().to_string();
     assert!(last.starts_with("inline:1:19: access.listen[0]: "), "{err}");
 }
+
+#[test]
+fn fraud_errors_point_at_their_values() {
+    let text = "access:\n  listen: [\"udp:127.0.0.1:5060\"]\ncore:\n  listen: [\"udp:127.0.0.1:5062\"]\n  upstream: [\"sip:127.0.0.1:5080\"]\n\
+fraud:\n  default_class: intl\n  rules:\n    - name: x\n      prefix: \"_[9-1]\"\n      hours: \"8-18\"\n      calls_per_minute: { warning: 5, critical: 2 }\n";
+    let err = Config::from_str(text, "p.yaml").unwrap_err().to_string();
+    for line in [
+        "p.yaml:7:18: fraud.default_class: \"intl\" is not a class: expected one of open, restricted",
+        "p.yaml:10:15: fraud.rules[0].prefix: the range 9-1 runs backwards",
+        "p.yaml:11:14: fraud.rules[0].hours: \"8-18\" is not a span of hours such as \"08:00-18:00\"",
+        "p.yaml:12:36: fraud.rules[0].calls_per_minute.warning: 5 is above the critical threshold (2)",
+    ] {
+        assert!(err.contains(line), "{line}\nnot in\n{err}");
+    }
+}

@@ -114,6 +114,14 @@ impl Pattern {
         })
     }
 
+    /// `_!`: every number.
+    pub fn any() -> Pattern {
+        Pattern {
+            text: "_!".to_owned(),
+            elems: Some(vec![Elem::Any]),
+        }
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -177,6 +185,7 @@ mod tests {
         assert_eq!(m("_[1-3]9[05]", "295"), Some(3));
         assert_eq!(m("_[1-3]9[05]", "494"), None);
         assert_eq!(m("_!", "anything"), Some(0));
+        assert_eq!(Pattern::any(), Pattern::parse("_!").unwrap());
     }
 
     #[test]
