@@ -252,6 +252,9 @@ inner() {
 		  listen: "127.0.0.10:9090"
 		calls:
 		  max_active: 100000
+		# The SIPp callers do not register.
+		fraud:
+		  registered_only: false
 		log:
 		  level: warn
 	EOF

@@ -77,6 +77,10 @@ pub(crate) struct Call<F> {
     pub(crate) session_deadline: Option<Instant>,
     /// The call's media session in the relay.
     pub(crate) media: CallMedia,
+    /// The longest the call may last once answered (the call policy's cap).
+    pub(crate) max_duration: Option<std::time::Duration>,
+    /// When an answered call reaches `max_duration` and is hung up.
+    pub(crate) duration_deadline: Option<Instant>,
 }
 
 impl<F> Call<F> {
@@ -108,6 +112,8 @@ impl<F> Call<F> {
             cancel_deadline: None,
             session_deadline: None,
             media: CallMedia::default(),
+            max_duration: None,
+            duration_deadline: None,
         }
     }
 }

@@ -152,6 +152,28 @@ pub struct B2buaConfig {
     pub retry_after: u32,
     /// Limits for reading what can be read of a request that failed to parse.
     pub parse_limits: ParseLimits,
+    /// Who may place calls from the access side.
+    pub calling: CallingConfig,
+}
+
+/// Who may place calls from the access side (toll fraud). What they may call is the
+/// [`crate::CallPolicy`]'s business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallingConfig {
+    /// An INVITE from the access side is accepted only from a flow that holds a binding
+    /// (a registered phone) or from a trusted network; anything else gets 403.
+    pub registered_only: bool,
+    /// Trusted networks (carriers' trunks): may call without registering.
+    pub trusted: Vec<ipnet::IpNet>,
+}
+
+impl Default for CallingConfig {
+    fn default() -> Self {
+        Self {
+            registered_only: true,
+            trusted: Vec::new(),
+        }
+    }
 }
 
 impl B2buaConfig {
@@ -171,6 +193,7 @@ impl B2buaConfig {
             registration: RegistrationConfig::default(),
             retry_after: 30,
             parse_limits: ParseLimits::default(),
+            calling: CallingConfig::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::event::Event;
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag, push_params};
 use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
+use crate::policy::{Admission, CallAttempt, CallPolicy, OpenPolicy};
 use crate::registrar::{Binding, Registrar};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::replaces::DialogRef;
@@ -160,11 +161,13 @@ impl Ord for Timer {
 /// Identifies a dialog from Palisade's side: side, Call-ID and our tag.
 type DialogKey = (Side, String, String);
 
-/// The B2BUA. `F` is the IO layer's flow handle, `M` the media relay it anchors SDP at.
+/// The B2BUA. `F` is the IO layer's flow handle, `M` the media relay it anchors SDP at,
+/// `P` the policy that admits access-side calls.
 #[derive(Debug)]
-pub struct B2bua<F, M = NoMedia> {
+pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     cfg: B2buaConfig,
     media: M,
+    policy: P,
     ids: IdGen,
     servers: TransactionTable<ServerEntry<F>>,
     clients: TransactionTable<ClientEntry<F>>,
@@ -209,9 +212,24 @@ impl<F: Clone + PartialEq + std::fmt::Debug> B2bua<F, NoMedia> {
     }
 }
 
-impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
-    /// A B2BUA that anchors every call's media at `media`.
+impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M, OpenPolicy> {
+    /// A B2BUA that anchors every call's media at `media`, and admits every call that
+    /// [`B2buaConfig::calling`] lets through.
     pub fn with_media(cfg: B2buaConfig, seed: [u8; 32], now: Instant, media: M) -> Self {
+        Self::with_policy(cfg, seed, now, media, OpenPolicy)
+    }
+}
+
+impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2bua<F, M, P> {
+    /// A B2BUA that anchors every call's media at `media` and asks `policy` before an
+    /// access-side call starts.
+    pub fn with_policy(
+        cfg: B2buaConfig,
+        seed: [u8; 32],
+        now: Instant,
+        media: M,
+        policy: P,
+    ) -> Self {
         let upstreams = cfg
             .upstreams
             .iter()
@@ -221,6 +239,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let mut me = Self {
             cfg,
             media,
+            policy,
             ids: IdGen::new(seed),
             servers: TransactionTable::new(),
             clients: TransactionTable::new(),
@@ -272,6 +291,16 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
     /// The media relay, for the IO layer to poll (media timeouts).
     pub fn media_mut(&mut self) -> &mut M {
         &mut self.media
+    }
+
+    /// The call policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The call policy, for the IO layer to feed (rules reloaded, the wall clock).
+    pub fn policy_mut(&mut self) -> &mut P {
+        &mut self.policy
     }
 
     /// Active calls.
@@ -816,6 +845,17 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let Some(skey) = self.new_server(now, inbound, ServerCtx::Relay) else {
             return;
         };
+        if let Some((aor, username)) = hijack_attempt(&inbound.message) {
+            // Credentials of one account registering another's AOR: refused here, whatever
+            // the PBX would say, so that a stolen password cannot divert someone's calls.
+            self.respond_code(now, &skey, 403);
+            self.events.push_back(Event::RegisterRefused {
+                source: inbound.source.remote,
+                aor,
+                username,
+            });
+            return;
+        }
         let requested = requested_expires(&inbound.message, self.cfg.registration.default_expires);
         let min = self.cfg.registration.min_expires;
         if requested > 0 && requested < min {
@@ -1315,6 +1355,18 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         let Some(skey) = self.new_server(now, inbound, ServerCtx::CallStart { call: id }) else {
             return;
         };
+        let caller = if inbound.source.side == Side::Access && req.method() == Some(&Method::Invite)
+        {
+            match self.caller_account(inbound) {
+                Ok(account) => Some(account),
+                Err(reason) => {
+                    self.refuse_call(now, &skey, inbound, None, reason.to_owned());
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let Some((dest, uri, upstream)) = self.route_new_request(inbound) else {
             let code = self.no_route_code(inbound.source.side);
             self.respond_code(now, &skey, code);
@@ -1350,6 +1402,38 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             return;
         };
         let mut call = Call::new(id, leg0, leg1, req.clone(), skey.clone(), upstream);
+        if let Some(account) = caller {
+            let callee = req
+                .request_uri()
+                .and_then(Result::ok)
+                .and_then(|u| u.sip().and_then(|s| s.user.map(str::to_owned)))
+                .unwrap_or_default();
+            let attempt = CallAttempt {
+                call: id,
+                account: account.as_deref(),
+                source: inbound.source.remote,
+                callee: &callee,
+            };
+            let admission = self.policy.admit(now, &attempt);
+            self.policy_alerts();
+            match admission {
+                Admission::Refuse { reason } => {
+                    self.refuse_call(now, &skey, inbound, account, reason);
+                    return;
+                }
+                Admission::Admit {
+                    max_duration,
+                    flagged,
+                } => {
+                    call.max_duration = max_duration;
+                    self.events.push_back(Event::CallAccount {
+                        call: id,
+                        account,
+                        flagged,
+                    });
+                }
+            }
+        }
         call.ring_deadline = Some(now + self.cfg.invite_timeout);
         self.ring_deadlines
             .push_back((now + self.cfg.invite_timeout, id));
@@ -1396,6 +1480,67 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             }
             .to_value(),
         )
+    }
+
+    /// The account of an access-side INVITE: the user of the binding of the flow it came
+    /// over, `None` from a trusted network (or from anywhere when registered-only calling
+    /// is off); an error (the reason) when it may not call at all.
+    fn caller_account(&self, inbound: &Inbound<F>) -> Result<Option<String>, &'static str> {
+        let flow = inbound.source.reply_destination();
+        if let Some(b) = self.registrar.on_flow(&flow) {
+            let user = palisade_sip::uri::Uri::parse(&b.aor)
+                .ok()
+                .and_then(|u| u.sip().and_then(|s| s.user.map(str::to_owned)))
+                .unwrap_or_else(|| b.aor.clone());
+            return Ok(Some(user));
+        }
+        let ip = inbound.source.remote.ip();
+        let trusted = self.cfg.calling.trusted.iter().any(|n| n.contains(&ip));
+        if trusted || !self.cfg.calling.registered_only {
+            Ok(None)
+        } else {
+            Err("source not registered")
+        }
+    }
+
+    /// Answers an access-side INVITE 403 and reports it.
+    fn refuse_call(
+        &mut self,
+        now: Instant,
+        skey: &TransactionKey,
+        inbound: &Inbound<F>,
+        account: Option<String>,
+        reason: String,
+    ) {
+        self.respond_code(now, skey, 403);
+        let callee = inbound
+            .message
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.sip().and_then(|s| s.user.map(str::to_owned)))
+            .unwrap_or_default();
+        self.events.push_back(Event::CallRefused {
+            source: inbound.source.remote,
+            account,
+            callee,
+            reason,
+        });
+    }
+
+    /// Moves the policy's fraud alerts to the event feed.
+    fn policy_alerts(&mut self) {
+        while let Some(a) = self.policy.poll_alert() {
+            self.events.push_back(Event::FraudAlert {
+                level: a.level,
+                account: a.account,
+                rule: a.rule,
+                what: a.what,
+                value: a.value,
+                threshold: a.threshold,
+                call: a.call,
+                callee: a.callee,
+            });
+        }
     }
 
     fn index_leg(&mut self, call: &Call<F>, i: usize) {
@@ -1567,6 +1712,15 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             };
             self.events.push_back(Event::CallAnswered { call: id });
             self.media.answered(id);
+            self.policy.answered(now, id);
+            self.policy_alerts();
+            if let Some(call) = self.calls.get_mut(&id)
+                && let Some(max) = call.max_duration
+            {
+                // The duration cap counts from the answer, as the call is billed.
+                call.duration_deadline = Some(now + max);
+                self.schedule(now + max, TimerRef::Call(id));
+            }
             if let Some(c) = self.calls.get(&id) {
                 let k = c.leg0_start.clone();
                 self.respond(now, &k, m.clone());
@@ -1827,6 +1981,11 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
             self.end_call(now, id, "cancelled");
             return;
         }
+        if call.duration_deadline.is_some_and(|d| d <= now) {
+            call.duration_deadline = None;
+            self.hang_up(now, id, "duration limit");
+            return;
+        }
         if call.session_deadline.is_some_and(|d| d <= now) {
             call.session_deadline = None;
             if call.first_request.method() == Some(&Method::Subscribe) {
@@ -1981,11 +2140,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
     }
 
     /// Forgets a call. Transactions still running finish on their own.
-    fn end_call(&mut self, _now: Instant, id: u64, why: &'static str) {
+    fn end_call(&mut self, now: Instant, id: u64, why: &'static str) {
         if let Some(call) = self.calls.remove(&id) {
             if call.media.open {
                 self.media.close(id);
             }
+            self.policy.ended(now, id);
+            self.policy_alerts();
             self.unindex_leg(&call, 0);
             self.unindex_leg(&call, 1);
             self.events.push_back(Event::CallEnded { call: id, why });
@@ -2561,6 +2722,25 @@ fn requested_expires(req: &Message, default: u32) -> u32 {
     contact
         .or_else(|| req.expires().ok().flatten())
         .unwrap_or(default)
+}
+
+/// A REGISTER whose digest credentials name another user than the AOR it registers: the
+/// (AOR, username) when so. A username written as `user@domain` names `user`. Hashed
+/// usernames (RFC 7616 userhash) cannot be compared and are left to the PBX.
+fn hijack_attempt(req: &Message) -> Option<(String, String)> {
+    let to = req.to().ok()?;
+    let user = to.uri.sip().and_then(|s| s.user);
+    [HeaderName::Authorization, HeaderName::ProxyAuthorization]
+        .into_iter()
+        .flat_map(|h| req.credentials(h))
+        .filter_map(Result::ok)
+        .filter_map(|c| c.as_digest().cloned())
+        .filter(|d| !d.userhash)
+        .find(|d| {
+            let name = d.username.split('@').next().unwrap_or("");
+            Some(d.username.as_str()) != user && Some(name) != user
+        })
+        .map(|d| (to.uri.as_str().to_owned(), d.username))
 }
 
 /// Whether two destinations are the same flow (the same socket and remote, or the same

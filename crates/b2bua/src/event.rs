@@ -1,5 +1,8 @@
 //! What the B2BUA reports: the feed for logs, metrics and call records.
 
+use std::net::SocketAddr;
+
+use crate::policy::AlertLevel;
 use crate::types::Side;
 
 /// Something that happened.
@@ -50,5 +53,41 @@ pub enum Event {
     Rejected {
         side: Side,
         why: &'static str,
+    },
+    /// An access-side INVITE refused with 403: from a source that holds no binding and is
+    /// not a trusted network, or by the call policy (destination, limits, blocked account).
+    CallRefused {
+        source: SocketAddr,
+        /// The account of the binding it came from, if any.
+        account: Option<String>,
+        /// The Request-URI user dialled.
+        callee: String,
+        reason: String,
+    },
+    /// The account an admitted access-side call is charged to: the user of the binding
+    /// its INVITE came from; `None` for a trusted trunk. `flagged`: a fraud rule's warning
+    /// threshold was crossed by this call.
+    CallAccount {
+        call: u64,
+        account: Option<String>,
+        flagged: bool,
+    },
+    /// A fraud rule's threshold was crossed; at `Critical` the account is blocked.
+    FraudAlert {
+        level: AlertLevel,
+        account: String,
+        rule: String,
+        what: &'static str,
+        value: u64,
+        threshold: u64,
+        call: u64,
+        callee: String,
+    },
+    /// A REGISTER refused with 403 by Palisade: its digest username is not the user of
+    /// the AOR it registers (registration hijacking).
+    RegisterRefused {
+        source: SocketAddr,
+        aor: String,
+        username: String,
     },
 }

@@ -18,6 +18,7 @@ mod event;
 pub mod ids;
 mod leg;
 pub mod media;
+pub mod policy;
 pub mod registrar;
 mod relay;
 mod replaces;
@@ -25,10 +26,11 @@ mod txn;
 pub mod types;
 pub mod upstream;
 
-pub use config::{B2buaConfig, HeaderPolicy, SideAddrs, Upstream};
+pub use config::{B2buaConfig, CallingConfig, HeaderPolicy, SideAddrs, Upstream};
 pub use engine::B2bua;
 pub use event::Event;
 pub use media::{MediaControl, MediaError, MediaRemote, NoMedia};
+pub use policy::{Admission, AlertLevel, CallAttempt, CallPolicy, FraudAlert, OpenPolicy};
 pub use types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! its expiry, or with the flow it lives on.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::types::Destination;
@@ -29,16 +30,20 @@ pub struct Binding<F> {
     pub nat: bool,
 }
 
-/// The binding table, keyed by token.
+/// The binding table, keyed by token, with an index by the phone's source address: an
+/// INVITE's account is the binding of the flow it came over (toll fraud), found without a
+/// scan of the table.
 #[derive(Debug)]
 pub struct Registrar<F> {
     bindings: HashMap<String, Binding<F>>,
+    by_remote: HashMap<SocketAddr, Vec<String>>,
 }
 
 impl<F> Default for Registrar<F> {
     fn default() -> Self {
         Self {
             bindings: HashMap::new(),
+            by_remote: HashMap::new(),
         }
     }
 }
@@ -49,20 +54,58 @@ impl<F> Registrar<F> {
     }
 
     pub fn upsert(&mut self, token: String, binding: Binding<F>) {
-        self.bindings.insert(token, binding);
+        let remote = binding.destination.remote();
+        if let Some(old) = self.bindings.insert(token.clone(), binding) {
+            self.unindex(&token, old.destination.remote());
+        }
+        self.by_remote.entry(remote).or_default().push(token);
     }
 
+    /// A binding to change in place. Its destination must not change: [`Registrar::upsert`]
+    /// moves a binding to another flow.
     pub fn get_mut(&mut self, token: &str) -> Option<&mut Binding<F>> {
         self.bindings.get_mut(token)
     }
 
     pub fn remove(&mut self, token: &str) -> Option<Binding<F>> {
-        self.bindings.remove(token)
+        let b = self.bindings.remove(token)?;
+        self.unindex(token, b.destination.remote());
+        Some(b)
     }
 
     /// Removes every binding of an AOR (`Contact: *`).
     pub fn remove_aor(&mut self, aor: &str) {
-        self.bindings.retain(|_, b| b.aor != aor);
+        let gone: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| b.aor == aor)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &gone {
+            self.remove(t);
+        }
+    }
+
+    /// A binding that lives on the flow `dest` (the first one registered there, when a
+    /// phone registers several AORs over one flow).
+    pub fn on_flow(&self, dest: &Destination<F>) -> Option<&Binding<F>>
+    where
+        F: PartialEq,
+    {
+        self.by_remote
+            .get(&dest.remote())?
+            .iter()
+            .filter_map(|t| self.bindings.get(t))
+            .find(|b| b.destination == *dest)
+    }
+
+    fn unindex(&mut self, token: &str, remote: SocketAddr) {
+        if let Some(tokens) = self.by_remote.get_mut(&remote) {
+            tokens.retain(|t| t != token);
+            if tokens.is_empty() {
+                self.by_remote.remove(&remote);
+            }
+        }
     }
 
     /// Removes the bindings that live on a flow; returns their tokens.
@@ -74,7 +117,7 @@ impl<F> Registrar<F> {
             .map(|(t, _)| t.clone())
             .collect();
         for t in &gone {
-            self.bindings.remove(t);
+            self.remove(t);
         }
         gone
     }
@@ -83,7 +126,7 @@ impl<F> Registrar<F> {
     pub fn expire(&mut self, token: &str, now: Instant) -> bool {
         match self.bindings.get(token) {
             Some(b) if b.expires_at <= now => {
-                self.bindings.remove(token);
+                self.remove(token);
                 true
             }
             _ => false,

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fraud;
 mod raw;
 mod sections;
 mod types;
@@ -34,6 +35,7 @@ use std::path::Path;
 use serde_saphyr::MessageFormatter;
 
 pub use error::{ConfigError, ConfigErrors, Position};
+pub use fraud::FraudConfig;
 pub use sections::{
     AccessConfig, AdminConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig, MediaConfig,
     ProbeConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig, SipConfig, SipLimits,
@@ -60,6 +62,7 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub topology: TopologyConfig,
     pub security: SecurityConfig,
+    pub fraud: FraudConfig,
     pub drain: DrainConfig,
     pub log: LogConfig,
 }

@@ -29,6 +29,7 @@ pub(crate) struct RawConfig {
     pub(crate) registration: F<RawRegistration>,
     pub(crate) topology: F<RawTopology>,
     pub(crate) security: F<RawSecurity>,
+    pub(crate) fraud: F<crate::fraud::RawFraud>,
     pub(crate) drain: F<RawDrain>,
     pub(crate) log: F<RawLog>,
 }

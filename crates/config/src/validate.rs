@@ -51,11 +51,11 @@ pub(crate) fn position(l: &Location) -> Position {
     }
 }
 
-fn at<T>(f: &F<T>) -> Option<Position> {
+pub(crate) fn at<T>(f: &F<T>) -> Option<Position> {
     f.as_ref().map(|s| position(&s.referenced))
 }
 
-fn value<T>(f: &F<T>) -> Option<&T> {
+pub(crate) fn value<T>(f: &F<T>) -> Option<&T> {
     f.as_ref().map(|s| &s.value)
 }
 
@@ -89,7 +89,7 @@ impl<'a> Ctx<'a> {
         self.errors
     }
 
-    fn error(&mut self, at: Option<Position>, key: &str, msg: impl Display) {
+    pub(crate) fn error(&mut self, at: Option<Position>, key: &str, msg: impl Display) {
         self.errors.push(ConfigError::new(
             self.origin,
             Some(at.unwrap_or(Position::START)),
@@ -99,7 +99,14 @@ impl<'a> Ctx<'a> {
 
     /// An unsigned number within `min..=max`, or the default.
     /// Digits, optionally grouped with `_` (`10_000`).
-    fn number(&mut self, f: &F<String>, key: &str, default: u64, min: u64, max: u64) -> u64 {
+    pub(crate) fn number(
+        &mut self,
+        f: &F<String>,
+        key: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> u64 {
         let Some(s) = f else { return default };
         let digits: String = s.value.trim().chars().filter(|&c| c != '_').collect();
         let n = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -128,19 +135,33 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn count(&mut self, f: &F<String>, key: &str, default: u32, min: u32, max: u32) -> u32 {
+    pub(crate) fn count(
+        &mut self,
+        f: &F<String>,
+        key: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> u32 {
         let n = self.number(f, key, default.into(), min.into(), max.into());
         u32::try_from(n).unwrap_or(default)
     }
 
-    fn size(&mut self, f: &F<String>, key: &str, default: usize, min: u64, max: u64) -> usize {
+    pub(crate) fn size(
+        &mut self,
+        f: &F<String>,
+        key: &str,
+        default: usize,
+        min: u64,
+        max: u64,
+    ) -> usize {
         let d = u64::try_from(default).unwrap_or(u64::MAX);
         let n = self.number(f, key, d, min, max);
         usize::try_from(n).unwrap_or(default)
     }
 
     /// A duration within `min..=max`, or the default.
-    fn duration(
+    pub(crate) fn duration(
         &mut self,
         f: &F<String>,
         key: &str,
@@ -1000,6 +1021,8 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         },
     };
 
+    let fraud = crate::fraud::build(value(&raw.fraud), ctx);
+
     let dd = DrainConfig::default();
     let drain = match value(&raw.drain) {
         None => dd,
@@ -1043,6 +1066,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         registration,
         topology,
         security,
+        fraud,
         drain,
         log,
     })

@@ -66,6 +66,7 @@ fn shipped_config_is_valid() {
         registration,
         topology,
         security,
+        fraud,
         drain,
         log,
     } = c;
@@ -79,6 +80,8 @@ fn shipped_config_is_valid() {
     assert_eq!(topology, minimal.topology);
     assert_eq!(security, minimal.security);
     assert!(security.trusted.is_empty());
+    assert_eq!(fraud, minimal.fraud);
+    assert!(fraud.registered_only);
     assert_eq!(drain, minimal.drain);
     assert_eq!(log, minimal.log);
 }
@@ -208,6 +211,24 @@ fn every_key_is_read() {
         trusted,
         ["198.51.100.0/24", "203.0.113.7/32", "2001:db8::/32"]
     );
+    let f = &c.fraud;
+    assert!(!f.registered_only);
+    assert_eq!(f.rules.classes[f.rules.default_class].name, "intl");
+    assert_eq!(f.rules.classes[f.rules.accounts["1001"]].name, "open");
+    let intl = f.rules.class_of("1003").unwrap();
+    assert!(intl.allows("0044207946000"));
+    assert!(!intl.allows("00891234"), "denied by _00[1-9]9.");
+    assert_eq!(intl.limits.max_concurrent, 3);
+    assert_eq!(intl.limits.max_duration, s(3600));
+    assert_eq!(f.rules.emergency, ["112", "911"]);
+    assert_eq!((f.rules.block_time, f.rules.utc_offset), (s(7200), 3600));
+    assert_eq!(f.rules.max_accounts, 5000);
+    let night = &f.rules.rules[0];
+    assert_eq!((night.window.start, night.window.end), (20 * 60, 6 * 60));
+    assert_eq!(night.window.days, 0b001_1111);
+    assert_eq!(night.calls_per_minute.critical, Some(5));
+    assert_eq!(night.sequential_calls.critical, None);
+    assert_eq!(night.call_duration.warning, Some(1800));
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
@@ -219,7 +240,7 @@ fn unknown_key_at_the_top_level() {
         "bad/unknown-top.yaml",
         &[
             "6:1: unknown field `medai`, expected one of access, core, media, admin, sip, \
-           transport, calls, registration, topology, security, drain, log",
+           transport, calls, registration, topology, security, fraud, drain, log",
         ],
     );
 }
@@ -409,4 +430,19 @@ fn from_str_names_the_origin() {
     let err = Config::from_str("access: {listen: [\"udp:1.2.3.4\"]}\n", "inline").unwrap_err();
     let last = err.errors().last().unwrap().to_string();
     assert!(last.starts_with("inline:1:19: access.listen[0]: "), "{err}");
+}
+
+#[test]
+fn fraud_errors_point_at_their_values() {
+    let text = "access:\n  listen: [\"udp:127.0.0.1:5060\"]\ncore:\n  listen: [\"udp:127.0.0.1:5062\"]\n  upstream: [\"sip:127.0.0.1:5080\"]\n\
+fraud:\n  default_class: intl\n  rules:\n    - name: x\n      prefix: \"_[9-1]\"\n      hours: \"8-18\"\n      calls_per_minute: { warning: 5, critical: 2 }\n";
+    let err = Config::from_str(text, "p.yaml").unwrap_err().to_string();
+    for line in [
+        "p.yaml:7:18: fraud.default_class: \"intl\" is not a class: expected one of open, restricted",
+        "p.yaml:10:15: fraud.rules[0].prefix: the range 9-1 runs backwards",
+        "p.yaml:11:14: fraud.rules[0].hours: \"8-18\" is not a span of hours such as \"08:00-18:00\"",
+        "p.yaml:12:36: fraud.rules[0].calls_per_minute.warning: 5 is above the critical threshold (2)",
+    ] {
+        assert!(err.contains(line), "{line}\nnot in\n{err}");
+    }
 }

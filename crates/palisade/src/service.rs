@@ -13,6 +13,7 @@ use palisade_b2bua::{
     SideAddrs, Source, Transmit, Upstream,
 };
 use palisade_config::{Config, UpstreamHost};
+use palisade_fraud::Fraud;
 use palisade_media::{
     Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionId, SessionSpec,
 };
@@ -260,6 +261,10 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
         keepalive_interval: config.registration.keepalive_interval,
     };
     c.parse_limits = config.sip.limits.datagram();
+    c.calling = palisade_b2bua::CallingConfig {
+        registered_only: config.fraud.registered_only,
+        trusted: config.security.trusted.clone(),
+    };
     Ok(c)
 }
 
@@ -302,6 +307,49 @@ fn log_event(e: &Event) {
         Event::Rejected { side, why } => tracing::debug!(?side, why, "message refused"),
         Event::UpstreamDown { upstream } => tracing::warn!(upstream, "upstream down"),
         Event::UpstreamUp { upstream } => tracing::info!(upstream, "upstream up"),
+        Event::CallRefused {
+            source,
+            account,
+            callee,
+            reason,
+        } => tracing::warn!(
+            %source,
+            account = account.as_deref().unwrap_or("-"),
+            callee,
+            reason,
+            "call refused"
+        ),
+        Event::FraudAlert {
+            level,
+            account,
+            rule,
+            what,
+            value,
+            threshold,
+            call,
+            callee,
+        } => tracing::warn!(
+            %level,
+            account,
+            rule,
+            what,
+            value,
+            threshold,
+            call,
+            callee,
+            "fraud alert"
+        ),
+        Event::RegisterRefused {
+            source,
+            aor,
+            username,
+        } => tracing::warn!(
+            %source,
+            aor,
+            username,
+            reason = "digest username is not the AOR's user",
+            "register refused"
+        ),
         other => tracing::info!(event = ?other),
     }
 }
@@ -318,12 +366,14 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
         tracing::info!(side = ?l.side, protocol = %l.protocol, addr = %l.addr, "listening");
     }
     let relay = Arc::new(Relay::start(relay_config(&config))?);
-    let mut engine: Engine = B2bua::with_media(
+    let mut engine: Engine = B2bua::with_policy(
         b2bua_config(&config, &transports)?,
         seed()?,
         Instant::now(),
         RelayMedia::new(Arc::clone(&relay)),
+        Fraud::new(config.fraud.rules.clone()),
     );
+    set_wall_clock(&mut engine);
     let mut media_check = tokio::time::interval(Duration::from_secs(1));
     media_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
@@ -346,7 +396,10 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
                 None => break,
             },
             _ = tokio::time::sleep(wait) => engine.handle_timeout(Instant::now()),
-            _ = media_check.tick() => media_timeouts(&mut engine, &config),
+            _ = media_check.tick() => {
+                set_wall_clock(&mut engine);
+                media_timeouts(&mut engine, &config);
+            }
             _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
             _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
         }
@@ -362,8 +415,17 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// The B2BUA with the media relay.
-type Engine = B2bua<FlowId, RelayMedia>;
+/// The B2BUA with the media relay and the toll-fraud policy.
+type Engine = B2bua<FlowId, RelayMedia, Fraud>;
+
+/// Gives the fraud policy the wall clock (for its time windows and daily counters), every
+/// second, so that a clock set by NTP is followed.
+fn set_wall_clock(engine: &mut Engine) {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    engine.policy_mut().set_wall_clock(Instant::now(), unix);
+}
 
 /// Ends the calls whose media went silent.
 fn media_timeouts(engine: &mut Engine, config: &Config) {

@@ -49,6 +49,9 @@ pub struct PalisadeBuilder {
     access_tls: Option<(PathBuf, PathBuf)>,
     media_timeout: Option<String>,
     extra: Vec<String>,
+    /// The `fraud` section; by default callers need not register, as most tests' SIPp
+    /// phones call without registering.
+    fraud: Option<String>,
     netns: Option<Netns>,
 }
 
@@ -133,6 +136,13 @@ impl PalisadeBuilder {
         self
     }
 
+    /// The `fraud` section, written as is (it replaces the default, which lets phones
+    /// call without registering).
+    pub fn fraud(mut self, section: &str) -> PalisadeBuilder {
+        self.fraud = Some(section.to_owned());
+        self
+    }
+
     /// Appends a top-level YAML section, written as is.
     pub fn yaml(mut self, section: &str) -> PalisadeBuilder {
         self.extra.push(section.to_owned());
@@ -207,6 +217,14 @@ impl PalisadeBuilder {
         }
         if let Some(t) = &self.invite_timeout {
             yaml.push_str(&format!("calls:\n  invite_timeout: {t}\n"));
+        }
+        yaml.push_str(
+            self.fraud
+                .as_deref()
+                .unwrap_or("fraud:\n  registered_only: false\n"),
+        );
+        if !yaml.ends_with('\n') {
+            yaml.push('\n');
         }
         for e in &self.extra {
             yaml.push_str(e);
@@ -342,6 +360,7 @@ impl Palisade {
             access_tls: None,
             media_timeout: None,
             extra: Vec::new(),
+            fraud: None,
             netns: None,
         }
     }

@@ -5,9 +5,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use palisade_tests::harness::kamailio;
 use palisade_tests::harness::palisade::{Palisade, PalisadeBuilder};
 use palisade_tests::harness::ports::role;
-use palisade_tests::harness::sipp::{Scenario, Sipp, SippResult, SippRun};
+use palisade_tests::harness::sipp::{Scenario, Sipp, SippResult, SippRun, Transport};
 use palisade_tests::harness::workdir::TestDir;
 
 /// Palisade's access side (what the phones see).
@@ -28,6 +29,51 @@ pub(crate) fn palisade(upstreams: &[SocketAddr]) -> PalisadeBuilder {
         b = b.upstream(&format!("sip:{u}"));
     }
     b
+}
+
+/// Phone B: registers as 1002 through Palisade from its own socket (Palisade sends calls
+/// for a registration back over the flow it came from, never to an address taken from
+/// the Contact), then stays 15 s and answers calls with `calls` (SIPp's out-of-call
+/// scenario). Returns once Palisade has stored the binding.
+pub(crate) fn phone_b(dir: &TestDir, sbc: &mut Palisade, calls: Scenario) -> SippRun {
+    phone_b_over(dir, sbc, calls, Transport::Udp)
+}
+
+/// [`phone_b`] over `transport`: over TCP, the registration and the calls share the
+/// phone's one connection to Palisade.
+pub(crate) fn phone_b_over(
+    dir: &TestDir,
+    sbc: &mut Palisade,
+    calls: Scenario,
+    transport: Transport,
+) -> SippRun {
+    let Scenario::File(calls) = calls else {
+        panic!("a scenario file")
+    };
+    let registered = sbc.log_count("Registered {");
+    let remote = match transport {
+        Transport::Udp => sbc.access(),
+        _ => sbc.access_tcp().expect("an access TCP listener"),
+    };
+    let sipp = Sipp::new(
+        "phone-1002",
+        Scenario::file("register_auth_stay.xml"),
+        role::PHONE_B,
+    )
+    .transport(transport)
+    .remote(remote)
+    .service("1002")
+    .auth("1002", &kamailio::password("1002"))
+    .calls(1)
+    .timeout(RUN)
+    .arg("-d")
+    .arg("15000")
+    .arg("-oocsf")
+    .arg(calls.to_str().unwrap());
+    let contact = sipp.local_addr().to_string();
+    let run = sipp.key("contact", &contact).start(dir);
+    sbc.wait_log_count("Registered {", registered + 1, Duration::from_secs(10));
+    run
 }
 
 /// Starts a SIPp callee (a PBX, or a phone) playing `scenario` on `ip` and waits until it

@@ -8,6 +8,7 @@ use palisade_sip::{HeaderName, Message, Method, ParseLimits, Transport};
 
 use crate::config::{B2buaConfig, SideAddrs, Upstream};
 use crate::media::{MediaControl, MediaError, MediaRemote};
+use crate::policy::{Admission, CallAttempt, CallPolicy, FraudAlert};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::{B2bua, Event};
 
@@ -131,6 +132,51 @@ impl MediaControl for TestMedia {
     }
 }
 
+/// A call policy played by the test: admits or refuses as told, records what it is asked.
+#[derive(Debug, Default)]
+pub(crate) struct TestPolicy {
+    /// Refuse every call with this reason.
+    pub(crate) refuse: Option<String>,
+    /// The duration cap given to admitted calls.
+    pub(crate) max_duration: Option<Duration>,
+    /// Alerts to raise with the next admission.
+    pub(crate) alerts: Vec<FraudAlert>,
+    /// Every admission asked: (call, account, callee).
+    pub(crate) asked: Vec<(u64, Option<String>, String)>,
+    pub(crate) answered: Vec<u64>,
+    pub(crate) ended: Vec<u64>,
+    raised: Vec<FraudAlert>,
+}
+
+impl CallPolicy for TestPolicy {
+    fn admit(&mut self, _now: Instant, a: &CallAttempt<'_>) -> Admission {
+        self.asked
+            .push((a.call, a.account.map(str::to_owned), a.callee.to_owned()));
+        self.raised.append(&mut self.alerts);
+        match &self.refuse {
+            Some(reason) => Admission::Refuse {
+                reason: reason.clone(),
+            },
+            None => Admission::Admit {
+                max_duration: self.max_duration,
+                flagged: !self.raised.is_empty(),
+            },
+        }
+    }
+
+    fn answered(&mut self, _now: Instant, call: u64) {
+        self.answered.push(call);
+    }
+
+    fn ended(&mut self, _now: Instant, call: u64) {
+        self.ended.push(call);
+    }
+
+    fn poll_alert(&mut self) -> Option<FraudAlert> {
+        self.raised.pop()
+    }
+}
+
 pub(crate) const PHONE: &str = "198.51.100.7:40000";
 pub(crate) const ACCESS: &str = "203.0.113.10:5060";
 pub(crate) const CORE: &str = "127.0.0.1:5062";
@@ -152,7 +198,7 @@ pub(crate) fn msg(text: &str) -> Message {
 }
 
 pub(crate) struct World {
-    pub(crate) b: B2bua<u32, TestMedia>,
+    pub(crate) b: B2bua<u32, TestMedia, TestPolicy>,
     pub(crate) now: Instant,
     pub(crate) events: Vec<Event>,
     /// Answer upstream OPTIONS probes with 200 as they go out.
@@ -183,6 +229,8 @@ pub(crate) fn config(upstreams: &[&str]) -> B2buaConfig {
     // Registration caching has tests of its own (registration.rs); the others see the
     // PBX's expiry.
     cfg.registration.nat_expires = 0;
+    // Who may call has tests of its own (calling.rs); the others call from anywhere.
+    cfg.calling.registered_only = false;
     cfg
 }
 
@@ -202,7 +250,13 @@ impl World {
     pub(crate) fn with_config(cfg: B2buaConfig) -> Self {
         let now = Instant::now();
         let mut w = Self {
-            b: B2bua::with_media(cfg, [42; 32], now, TestMedia::default()),
+            b: B2bua::with_policy(
+                cfg,
+                [42; 32],
+                now,
+                TestMedia::default(),
+                TestPolicy::default(),
+            ),
             now,
             events: Vec::new(),
             answer_probes: true,
@@ -220,7 +274,7 @@ impl World {
                 .is_ok_and(|f| f.uri.as_str().starts_with("sip:palisade@"))
     }
 
-    fn inbound(&mut self, side: Side, remote: SocketAddr, flow: u32, m: Message) {
+    pub(crate) fn inbound(&mut self, side: Side, remote: SocketAddr, flow: u32, m: Message) {
         self.b.handle_inbound(
             self.now,
             Inbound {
