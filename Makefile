@@ -23,13 +23,13 @@ lint: check-core
 
 # The protocol core and the B2BUA are sans-IO: no tokio in their dependency trees, no
 # sockets and no clock reads in their code (tests may read the clock to drive them).
-SANS_IO := palisade-sip palisade-b2bua
+SANS_IO := palisade-sip palisade-b2bua palisade-guard
 check-core:
 	@for c in $(SANS_IO); do \
 		if $(CARGO) tree -p $$c -e normal --prefix none | grep -E '^(tokio|mio|socket2)( |$$)'; then \
 			echo "$$c must not depend on an IO runtime"; exit 1; fi; \
 	done
-	@if grep -rnE --exclude-dir=tests 'Instant::now|SystemTime::now|std::net::(Udp|Tcp)|std::thread::sleep' crates/sip/src crates/b2bua/src; then \
+	@if grep -rnE --exclude-dir=tests 'Instant::now|SystemTime::now|std::net::(Udp|Tcp)|std::thread::sleep' crates/sip/src crates/b2bua/src crates/guard/src; then \
 		echo "the sans-IO crates must not read the clock or open sockets"; exit 1; fi
 	@echo "sans-IO check passed: $(SANS_IO)"
 
