@@ -1,5 +1,7 @@
 //! What the B2BUA reports: the feed for logs, metrics and call records.
 
+use std::net::SocketAddr;
+
 use crate::types::Side;
 
 /// Something that happened.
@@ -50,5 +52,13 @@ pub enum Event {
     Rejected {
         side: Side,
         why: &'static str,
+    },
+    /// A request from the access side that carried credentials (Authorization or
+    /// Proxy-Authorization) was refused by the PBX with 401, 407 or 403: a wrong
+    /// password, or an unknown user. `account` is the digest username (the From user,
+    /// or the To user of a REGISTER, when the credentials do not parse).
+    AuthFailed {
+        source: SocketAddr,
+        account: String,
     },
 }
