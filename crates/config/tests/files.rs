@@ -191,6 +191,7 @@ fn every_key_is_read() {
     assert_eq!(c.transport.tcp.idle_timeout, s(3600));
     assert_eq!(c.transport.tcp.message_timeout, s(5));
     assert_eq!(c.transport.tcp.tls_handshake_timeout, s(3));
+    assert_eq!(c.transport.tcp.tls_handshakes_per_second, 0);
     assert_eq!(c.calls.max_active, 500);
     assert_eq!(c.calls.invite_timeout, s(60));
     assert_eq!(c.calls.session_timer.default_interval, s(900));
@@ -208,6 +209,31 @@ fn every_key_is_read() {
         trusted,
         ["198.51.100.0/24", "203.0.113.7/32", "2001:db8::/32"]
     );
+    let sec = &c.security;
+    assert!(!sec.enabled);
+    assert!(!sec.scanners);
+    assert_eq!(sec.allow[0].to_string(), "192.168.10.0/24");
+    assert_eq!(sec.deny[0].to_string(), "203.0.113.128/25");
+    assert_eq!(sec.domains, ["voip.example.com"]);
+    assert_eq!(sec.max_tracked_sources, 5000);
+    assert_eq!(
+        sec.bans.file.as_deref(),
+        Some(data("good").join("./bans.txt").as_path())
+    );
+    assert_eq!((sec.bans.time, sec.bans.max_time), (s(300), s(7 * 86_400)));
+    assert_eq!(
+        (sec.rates.register, sec.rates.invite, sec.rates.other),
+        (5, 7, 50)
+    );
+    assert_eq!(
+        (
+            sec.auth_failures.max,
+            sec.auth_failures.window,
+            sec.auth_failures.account_alert
+        ),
+        (8, s(900), 40)
+    );
+    assert_eq!((sec.sweep.max_users, sec.sweep.window), (12, s(120)));
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
