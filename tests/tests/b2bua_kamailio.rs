@@ -82,22 +82,6 @@ fn unregister(dir: &TestDir, sbc: &Palisade, user: &str, contact: SocketAddr) {
     assert!(r.all_succeeded(1), "unregister: {r:?}");
 }
 
-/// Phone A (1001) calls 1002 through Palisade with `scenario`, answering the PBX's
-/// challenge.
-fn call_1002(dir: &TestDir, sbc: &Palisade, name: &str, scenario: &str) -> SippRun {
-    let mut caller = Sipp::new(name, Scenario::file(scenario), role::PHONE_A)
-        .remote(sbc.access())
-        .service("1002")
-        .auth("1001", &kamailio::password("1001"))
-        .key("caller", "1001")
-        .calls(1)
-        .timeout(RUN)
-        .start(dir);
-    let r = caller.wait(RUN + Duration::from_secs(5));
-    assert!(r.all_succeeded(1), "{name}: {r:?}\n{}", caller.errors());
-    caller
-}
-
 /// Kamailio and a Palisade in front of it.
 fn pbx_and_palisade(dir: &TestDir) -> (Pbx, Palisade) {
     let pbx = Pbx::start(dir, role::PBX);

@@ -5,6 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use palisade_tests::harness::kamailio;
 use palisade_tests::harness::palisade::{Palisade, PalisadeBuilder};
 use palisade_tests::harness::ports::role;
 use palisade_tests::harness::sipp::{Scenario, Sipp, SippResult, SippRun};
@@ -257,4 +258,20 @@ fn trace_parsing() {
     assert_eq!(t[0].to_tag().as_deref(), Some("x1"));
     assert_eq!(t[0].cseq_method().as_deref(), Some("INVITE"));
     assert_eq!(t[1].method(), Some("BYE"));
+}
+
+/// Phone A (1001) calls 1002 through Palisade with `scenario`, answering the PBX's
+/// challenge.
+pub(crate) fn call_1002(dir: &TestDir, sbc: &Palisade, name: &str, scenario: &str) -> SippRun {
+    let mut caller = Sipp::new(name, Scenario::file(scenario), role::PHONE_A)
+        .remote(sbc.access())
+        .service("1002")
+        .auth("1001", &kamailio::password("1001"))
+        .key("caller", "1001")
+        .calls(1)
+        .timeout(RUN)
+        .start(dir);
+    let r = caller.wait(RUN + Duration::from_secs(5));
+    assert!(r.all_succeeded(1), "{name}: {r:?}\n{}", caller.errors());
+    caller
 }
