@@ -15,13 +15,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use b2bua_support::*;
-use palisade_tests::harness::kamailio::{self, Pbx};
+use palisade_tests::harness::kamailio::Pbx;
 use palisade_tests::harness::palisade::Palisade;
 use palisade_tests::harness::peer_test;
 use palisade_tests::harness::ports::{free_port, role};
 use palisade_tests::harness::process::Peer;
 use palisade_tests::harness::programs::require;
-use palisade_tests::harness::sipp::{Scenario, Sipp, SippRun};
+use palisade_tests::harness::sipp::SippRun;
 use palisade_tests::harness::workdir::TestDir;
 
 /// Longest run of one scanner.
@@ -116,33 +116,8 @@ fn setup(dir: &TestDir, yaml: Option<&str>) -> (Pbx, Palisade, SippRun) {
         b = b.yaml(y);
     }
     let mut sbc = b.start(dir);
-    let phone = registered_phone(dir, &mut sbc);
+    let phone = registered_1002(dir, &mut sbc);
     (pbx, sbc, phone)
-}
-
-/// Phone 1002 registers through Palisade and stays, answering calls.
-fn registered_phone(dir: &TestDir, sbc: &mut Palisade) -> SippRun {
-    let Scenario::File(answer) = Scenario::file("uas_answer.xml") else {
-        unreachable!()
-    };
-    let sipp = Sipp::new(
-        "phone-1002",
-        Scenario::file("register_auth_stay.xml"),
-        role::PHONE_B,
-    )
-    .remote(sbc.access())
-    .service("1002")
-    .auth("1002", &kamailio::password("1002"))
-    .calls(1)
-    .timeout(Duration::from_secs(60))
-    .arg("-d")
-    .arg("50000")
-    .arg("-oocsf")
-    .arg(answer.to_str().unwrap());
-    let contact = sipp.local_addr().to_string();
-    let run = sipp.key("contact", &contact).start(dir);
-    sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
-    run
 }
 
 /// The attacker's ban, with its reason, is in Palisade's log, and no phone was banned.

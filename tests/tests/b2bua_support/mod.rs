@@ -275,3 +275,29 @@ pub(crate) fn call_1002(dir: &TestDir, sbc: &Palisade, name: &str, scenario: &st
     assert!(r.all_succeeded(1), "{name}: {r:?}\n{}", caller.errors());
     caller
 }
+
+/// Phone 1002 registers through Palisade and stays for 50 s, answering calls; returns
+/// once Palisade has its binding.
+pub(crate) fn registered_1002(dir: &TestDir, sbc: &mut Palisade) -> SippRun {
+    let Scenario::File(answer) = Scenario::file("uas_answer.xml") else {
+        unreachable!()
+    };
+    let sipp = Sipp::new(
+        "phone-1002",
+        Scenario::file("register_auth_stay.xml"),
+        role::PHONE_B,
+    )
+    .remote(sbc.access())
+    .service("1002")
+    .auth("1002", &kamailio::password("1002"))
+    .calls(1)
+    .timeout(Duration::from_secs(60))
+    .arg("-d")
+    .arg("50000")
+    .arg("-oocsf")
+    .arg(answer.to_str().unwrap());
+    let contact = sipp.local_addr().to_string();
+    let run = sipp.key("contact", &contact).start(dir);
+    sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
+    run
+}
