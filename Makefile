@@ -37,9 +37,9 @@ fuzz-smoke:
 	scripts/fuzz-smoke.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Benchmarks: the criterion benchmarks (SIP parsing against rsip, the cost of dropping a
-# flood packet), then the call-setup and REGISTER comparisons with Kamailio (benches/calls/run.sh, benches/register/run.sh:
-# they need root, run SIPp, Palisade and Kamailio inside a network namespace of their own,
-# and write docs/benchmarks.md).
+# flood packet), then the call-setup and REGISTER comparisons with Kamailio
+# (benches/calls/run.sh, benches/register/run.sh: they need root, run SIPp, Palisade and
+# Kamailio inside a network namespace of their own, and write docs/benchmarks.md).
 # `make bench QUICK=1`: a short run of each, a few minutes; docs/benchmarks.md is left as is.
 QUICK ?= 0
 bench:
