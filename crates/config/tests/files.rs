@@ -398,8 +398,12 @@ fn value_errors_are_all_reported_together() {
             "33:16: registration.max_expires: 1m is shorter than min_expires (1h)",
             "35:18: topology.server_header: the header text must be 1 to 256 bytes without control characters",
             "37:27: security.trusted[1]: \"10.0.0.0/33\" is not a network such as \"198.51.100.0/24\" or an address",
-            "39:13: drain.deadline: 2days is out of range: expected 0s to 1day",
-            "41:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
+            "38:12: security.enabled: \"maybe\" is not true or false",
+            "39:33: security.domains[1]: \"not a domain\" is not a domain name such as \"voip.example.com\" (IP addresses are always served)",
+            "40:31: security.bans.max_time: 10m is shorter than security.bans.time (1h)",
+            "41:20: security.rates.invite: 0 is out of range: expected 1 to 1000000",
+            "43:13: drain.deadline: 2days is out of range: expected 0s to 1day",
+            "45:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
         ],
     );
 }
