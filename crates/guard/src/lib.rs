@@ -18,6 +18,9 @@
 //! anything, so Palisade cannot be used to amplify a flood. Trusted and allowed networks
 //! are never banned nor rate limited.
 //!
+//! Sources are tracked by address, an IPv6 source by its /64 network (an attacker has a
+//! whole /64 to pick addresses from).
+//!
 //! All rules live in one [`Rules`] value; [`Guard::reconfigure`] swaps it whole. Every
 //! per-source table has a cap (`Rules::max_tracked_sources`): when the rate table is
 //! full, sources not in it share one source's budget (dropped when it is spent, never
@@ -52,7 +55,7 @@ pub use rules::{AuthFailures, BanTimes, Rate, Rates, Rules, Sweep};
 
 use bans::BanTable;
 use rate::{DrivenClock, RateLimits, RateVerdict};
-use rules::canonical;
+use rules::{canonical, source_key};
 use windows::{Counts, Sweeps};
 
 /// What to do with a message or a connection.
@@ -175,11 +178,12 @@ impl Guard {
         if !a.rules.enabled || a.rules.exempt(ip) {
             return Verdict::Admit;
         }
-        if self.bans.is_banned(ip, now) {
+        let key = source_key(ip);
+        if self.bans.is_banned(key, now) {
             return self.drop(DropReason::Banned);
         }
         self.tick(now);
-        match a.rates.check(ip, class) {
+        match a.rates.check(key, class) {
             RateVerdict::Within => Verdict::Admit,
             RateVerdict::Exceeded => {
                 self.ban_auto(now, ip, BanReason::RateLimit, &a.rules);
@@ -224,7 +228,8 @@ impl Guard {
         if !rules.enabled || rules.exempt(ip) {
             return Verdict::Admit;
         }
-        if self.bans.is_banned(ip, now) {
+        let key = source_key(ip);
+        if self.bans.is_banned(key, now) {
             return self.drop(DropReason::Banned);
         }
         if rules.scanners
@@ -246,14 +251,14 @@ impl Guard {
         if let Some(user) = claimed_user(msg, method) {
             let sw = &rules.sweep;
             if self.sweeps.note(
-                &ip,
+                &key,
                 &user,
                 now,
                 sw.window,
                 sw.max_users,
                 rules.max_tracked_sources,
             ) {
-                self.sweeps.remove(&ip);
+                self.sweeps.remove(&key);
                 self.ban_auto(now, ip, BanReason::Sweep, rules);
                 return self.drop(DropReason::Sweep);
             }
@@ -293,15 +298,16 @@ impl Guard {
         if rules.exempt(ip) {
             return;
         }
+        let key = source_key(ip);
         if let Some(c) = self.source_failures.add(
-            &ip,
+            &key,
             now,
             af.window,
             af.max.max(1),
             rules.max_tracked_sources,
         ) && c.count >= af.max
         {
-            self.source_failures.remove(&ip);
+            self.source_failures.remove(&key);
             self.ban_auto(now, ip, BanReason::AuthFailures, rules);
         }
     }
@@ -311,11 +317,12 @@ impl Guard {
             return;
         }
         let cap = rules.max_tracked_sources;
-        if let Some(b) = self.bans.ban(ip, now, reason, &rules.bans, None, cap) {
+        let key = source_key(ip);
+        if let Some(b) = self.bans.ban(key, now, reason, &rules.bans, None, cap) {
             self.counters.banned();
             self.bans_changed.store(true, Relaxed);
             tracing::warn!(
-                source = %ip,
+                source = %key,
                 %reason,
                 duration = %humanize(b.duration),
                 offences = b.offences,
@@ -333,13 +340,14 @@ impl Guard {
             return false;
         }
         let cap = a.rules.max_tracked_sources;
+        let key = source_key(ip);
         let entered = self
             .bans
-            .ban(ip, now, BanReason::Manual, &a.rules.bans, duration, cap);
+            .ban(key, now, BanReason::Manual, &a.rules.bans, duration, cap);
         if let Some(b) = entered {
             self.counters.banned();
             self.bans_changed.store(true, Relaxed);
-            tracing::warn!(source = %ip, reason = %BanReason::Manual, duration = %humanize(b.duration), "source banned");
+            tracing::warn!(source = %key, reason = %BanReason::Manual, duration = %humanize(b.duration), "source banned");
         }
         entered.is_some()
     }
@@ -347,7 +355,7 @@ impl Guard {
     /// Lifts a ban and forgets the source's offences and failures. Whether it was
     /// banned.
     pub fn unban(&self, now: Instant, source: IpAddr) -> bool {
-        let ip = canonical(source);
+        let ip = source_key(source);
         self.source_failures.remove(&ip);
         self.sweeps.remove(&ip);
         let was = self.bans.unban(ip, now);
@@ -359,10 +367,10 @@ impl Guard {
     }
 
     pub fn is_banned(&self, now: Instant, source: IpAddr) -> bool {
-        self.bans.is_banned(canonical(source), now)
+        self.bans.is_banned(source_key(source), now)
     }
 
-    /// The bans in force, by address.
+    /// The bans in force, by address (an IPv6 ban is shown as its /64 network address).
     pub fn bans(&self, now: Instant) -> Vec<BanInfo> {
         self.bans.list(now)
     }

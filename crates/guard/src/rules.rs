@@ -178,6 +178,19 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a source is tracked by: its IPv4 address, or the /64 network of its IPv6
+/// address (one subscriber's allocation: an attacker picks any address in it at will, so
+/// a per-address budget or ban would be worthless).
+pub(crate) fn source_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
     let ip = canonical(ip);
     nets.iter().any(|n| n.contains(&ip))

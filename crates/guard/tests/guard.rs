@@ -529,3 +529,22 @@ fn the_guard_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Guard>();
 }
+
+#[test]
+fn an_ipv6_source_is_tracked_by_its_64() {
+    let t = Instant::now();
+    let g = Guard::new(rules(), t);
+    let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+    let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+    let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+    // Hopping addresses within the /64 does not renew the budget ...
+    let (first, _) = send(&g, t, a, INVITE_START, 30, Duration::ZERO);
+    let (second, _) = send(&g, t, b, INVITE_START, 30, Duration::ZERO);
+    assert_eq!(first + second, 40);
+    // ... and the ban covers the /64, not the next one.
+    assert!(g.is_banned(t, a) && g.is_banned(t, b));
+    assert!(!g.is_banned(t, other));
+    assert_eq!(g.bans(t)[0].source.to_string(), "2001:db8:1:2::");
+    assert!(g.unban(t, b));
+    assert!(!g.is_banned(t, a));
+}
