@@ -16,7 +16,7 @@ use palisade_tests::harness::kamailio::{self, Pbx};
 use palisade_tests::harness::palisade::Palisade;
 use palisade_tests::harness::peer_test;
 use palisade_tests::harness::ports::role;
-use palisade_tests::harness::sipp::{Scenario, Sipp, SippRun, Transport};
+use palisade_tests::harness::sipp::{Scenario, Sipp, Transport};
 use palisade_tests::harness::workdir::TestDir;
 
 /// Removes the binding of `contact` for `user`, through Palisade.
@@ -35,22 +35,6 @@ fn unregister(dir: &TestDir, sbc: &Palisade, user: &str, contact: SocketAddr) {
     .start(dir);
     let r = run.wait(RUN);
     assert!(r.all_succeeded(1), "unregister: {r:?}");
-}
-
-/// Phone A (1001) calls 1002 through Palisade with `scenario`, answering the PBX's
-/// challenge.
-fn call_1002(dir: &TestDir, sbc: &Palisade, name: &str, scenario: &str) -> SippRun {
-    let mut caller = Sipp::new(name, Scenario::file(scenario), role::PHONE_A)
-        .remote(sbc.access())
-        .service("1002")
-        .auth("1001", &kamailio::password("1001"))
-        .key("caller", "1001")
-        .calls(1)
-        .timeout(RUN)
-        .start(dir);
-    let r = caller.wait(RUN + Duration::from_secs(5));
-    assert!(r.all_succeeded(1), "{name}: {r:?}\n{}", caller.errors());
-    caller
 }
 
 /// Kamailio and a Palisade in front of it.

@@ -2322,6 +2322,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let failed = reply.upstream_failed();
         let unanswered = reply.synthetic;
         let resp = reply.message;
+        if !unanswered {
+            self.note_auth_failure(ctx, &resp);
+        }
         match ctx {
             ClientCtx::KeepAlive { token } => {
                 // Any answer, even a refusal, shows the NAT binding is open. No answer at
@@ -2364,6 +2367,51 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 }
             }
         }
+    }
+
+    /// Reports a phone's credentials refused by the PBX, for brute-force detection. A 401
+    /// or 407 to a request without credentials is the usual first step of digest
+    /// authentication and is not reported.
+    fn note_auth_failure(&mut self, ctx: &ClientCtx<F>, resp: &Message) {
+        if !matches!(resp.status(), Some(401 | 403 | 407)) {
+            return;
+        }
+        let server = match ctx {
+            ClientCtx::Relay { server, .. } => Some(server.clone()),
+            ClientCtx::CallStart { call } => call_leg0_start(&self.calls, *call),
+            _ => None,
+        };
+        let Some(e) = server.and_then(|k| self.servers.get(&k)) else {
+            return;
+        };
+        if e.side != Side::Access {
+            return;
+        }
+        let req = e.txn.request();
+        let creds = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
+            .into_iter()
+            .flat_map(|h| req.credentials(h))
+            .collect::<Vec<_>>();
+        if creds.is_empty() {
+            return;
+        }
+        let digest_user = creds
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .find_map(|c| c.as_digest().map(|d| d.username.clone()));
+        let claimed = || {
+            let party = if req.method() == Some(&Method::Register) {
+                req.to().ok()
+            } else {
+                req.from().ok()
+            };
+            party.and_then(|p| p.uri.sip().and_then(|s| s.user.map(str::to_owned)))
+        };
+        let account = digest_user.or_else(claimed).unwrap_or_default();
+        self.events.push_back(Event::AuthFailed {
+            source: e.reply.remote(),
+            account,
+        });
     }
 
     fn note_upstream(&mut self, up: usize, failed: bool) {

@@ -90,4 +90,12 @@ pub enum Event {
         aor: String,
         username: String,
     },
+    /// A request from the access side that carried credentials (Authorization or
+    /// Proxy-Authorization) was refused by the PBX with 401, 407 or 403: a wrong
+    /// password, or an unknown user. `account` is the digest username (the From user,
+    /// or the To user of a REGISTER, when the credentials do not parse).
+    AuthFailed {
+        source: SocketAddr,
+        account: String,
+    },
 }

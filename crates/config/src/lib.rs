@@ -37,9 +37,9 @@ use serde_saphyr::MessageFormatter;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use fraud::FraudConfig;
 pub use sections::{
-    AccessConfig, AdminConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig, MediaConfig,
-    ProbeConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig, SipConfig, SipLimits,
-    SipTimers, TcpConfig, TopologyConfig, TransportConfig,
+    AccessConfig, AdminConfig, BansConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig,
+    MediaConfig, ProbeConfig, RatesConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig,
+    SipConfig, SipLimits, SipTimers, TcpConfig, TopologyConfig, TransportConfig,
 };
 pub use types::{
     HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,

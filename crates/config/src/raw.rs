@@ -124,6 +124,7 @@ pub(crate) struct RawTcp {
     pub(crate) idle_timeout: F<String>,
     pub(crate) message_timeout: F<String>,
     pub(crate) tls_handshake_timeout: F<String>,
+    pub(crate) tls_handshakes_per_second: F<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,4 +187,45 @@ pub(crate) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSecurity {
     pub(crate) trusted: F<List>,
+    pub(crate) enabled: F<String>,
+    pub(crate) allow: F<List>,
+    pub(crate) deny: F<List>,
+    pub(crate) domains: F<List>,
+    pub(crate) scanners: F<String>,
+    pub(crate) max_tracked_sources: F<String>,
+    pub(crate) bans: F<RawBans>,
+    pub(crate) rates: F<RawRates>,
+    pub(crate) auth_failures: F<RawAuthFailures>,
+    pub(crate) sweep: F<RawSweep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBans {
+    pub(crate) file: F<String>,
+    pub(crate) time: F<String>,
+    pub(crate) max_time: F<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRates {
+    pub(crate) register: F<String>,
+    pub(crate) invite: F<String>,
+    pub(crate) other: F<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthFailures {
+    pub(crate) max: F<String>,
+    pub(crate) window: F<String>,
+    pub(crate) account_alert: F<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSweep {
+    pub(crate) max_users: F<String>,
+    pub(crate) window: F<String>,
 }

@@ -204,6 +204,9 @@ pub struct TcpConfig {
     pub message_timeout: Duration,
     /// Longest TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// TLS handshakes started per second on access-side `tls:` listeners, all
+    /// untrusted sources together; 0: no limit.
+    pub tls_handshakes_per_second: u32,
 }
 
 impl Default for TcpConfig {
@@ -214,6 +217,7 @@ impl Default for TcpConfig {
             idle_timeout: Duration::from_secs(600),
             message_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            tls_handshakes_per_second: palisade_guard::Rules::default().tls_handshakes_per_second,
         }
     }
 }
@@ -325,11 +329,89 @@ impl Default for DrainConfig {
 }
 
 /// `security`: the edge protection.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
     /// Networks that are never banned or rate limited and may place calls without
     /// registering: carriers' trunks. The core side (the PBX) is always trusted.
     pub trusted: Vec<ipnet::IpNet>,
+    /// Off: only `deny` and the TLS handshake budget apply.
+    pub enabled: bool,
+    /// Networks never banned nor rate limited (but not allowed to call unregistered).
+    pub allow: Vec<ipnet::IpNet>,
+    /// Networks always dropped, before any other check.
+    pub deny: Vec<ipnet::IpNet>,
+    /// Domains served, lower case. Empty: only IP addresses in the Request-URI.
+    pub domains: Vec<String>,
+    /// Drop and ban known scanners by their fingerprints.
+    pub scanners: bool,
+    /// Most source addresses tracked per table (rate budgets, bans, sweeps, failures).
+    pub max_tracked_sources: u32,
+    pub bans: BansConfig,
+    pub rates: RatesConfig,
+    pub auth_failures: palisade_guard::AuthFailures,
+    pub sweep: palisade_guard::Sweep,
+}
+
+/// The guard's own defaults: what is configured is what runs.
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        let g = palisade_guard::Rules::default();
+        Self {
+            trusted: Vec::new(),
+            enabled: g.enabled,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            domains: Vec::new(),
+            scanners: g.scanners,
+            max_tracked_sources: u32::try_from(g.max_tracked_sources).unwrap_or(u32::MAX),
+            bans: BansConfig::default(),
+            rates: RatesConfig::default(),
+            auth_failures: g.auth_failures,
+            sweep: g.sweep,
+        }
+    }
+}
+
+/// `security.bans`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BansConfig {
+    /// Where bans are kept across restarts; `None`: in memory only.
+    pub file: Option<std::path::PathBuf>,
+    /// A source's first ban.
+    pub time: Duration,
+    /// Each repeat offence doubles the ban, up to this.
+    pub max_time: Duration,
+}
+
+impl Default for BansConfig {
+    fn default() -> Self {
+        let d = palisade_guard::BanTimes::default();
+        Self {
+            file: None,
+            time: d.time,
+            max_time: d.max_time,
+        }
+    }
+}
+
+/// `security.rates`: requests per second from one source address, by class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatesConfig {
+    pub register: u32,
+    pub invite: u32,
+    /// Every other request, responses, and datagrams that are not SIP.
+    pub other: u32,
+}
+
+impl Default for RatesConfig {
+    fn default() -> Self {
+        let d = palisade_guard::Rates::default();
+        Self {
+            register: d.register.per_second.get(),
+            invite: d.invite.per_second.get(),
+            other: d.other.per_second.get(),
+        }
+    }
 }
 
 /// `log`.

@@ -334,6 +334,192 @@ impl<'a> Ctx<'a> {
         out
     }
 
+    /// `true` or `false`.
+    fn flag(&mut self, f: &F<String>, key: &str, default: bool) -> bool {
+        let Some(s) = f else { return default };
+        match s.value.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                self.error(at(f), key, format!("{other:?} is not true or false"));
+                default
+            }
+        }
+    }
+
+    /// Domain names, such as `voip.example.com`: letters, digits, `-` and `.`. Kept in
+    /// lower case and without a trailing dot.
+    fn domains(&mut self, f: &F<List>, key: &str) -> Vec<String> {
+        let items = value(f).map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let text = item.value.trim();
+            let name = text.strip_suffix('.').unwrap_or(text);
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.parse::<IpAddr>().is_err()
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid {
+                out.push(name.to_ascii_lowercase());
+            } else {
+                self.error(
+                    Some(position(&item.referenced)),
+                    &format!("{key}[{i}]"),
+                    format!(
+                        "{text:?} is not a domain name such as \"voip.example.com\" (IP addresses are always served)"
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// A file Palisade writes: its directory must exist.
+    fn writable_path(&mut self, f: &F<String>, key: &str) -> Option<PathBuf> {
+        let s = f.as_ref()?;
+        let pos = Some(position(&s.referenced));
+        if s.value.trim().is_empty() {
+            self.error(pos, key, "the path is empty");
+            return None;
+        }
+        let path = self.resolve(s.value.trim());
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            self.error(
+                pos,
+                key,
+                format!("directory {} does not exist", dir.display()),
+            );
+            return None;
+        }
+        if path.is_dir() {
+            self.error(pos, key, format!("{} is a directory", path.display()));
+            return None;
+        }
+        Some(path)
+    }
+
+    /// `security`.
+    fn security(&mut self, f: &F<raw::RawSecurity>) -> SecurityConfig {
+        let d = SecurityConfig::default();
+        let Some(s) = f else { return d };
+        let sec = &s.value;
+        let k = "security";
+        let bans = match value(&sec.bans) {
+            None => d.bans.clone(),
+            Some(b) => {
+                let time = self.duration(
+                    &b.time,
+                    "security.bans.time",
+                    d.bans.time,
+                    secs(1),
+                    30 * DAY,
+                );
+                let max_time = self.duration(
+                    &b.max_time,
+                    "security.bans.max_time",
+                    d.bans.max_time.max(time),
+                    secs(1),
+                    365 * DAY,
+                );
+                if max_time < time {
+                    self.error(
+                        at(&b.max_time),
+                        "security.bans.max_time",
+                        format!(
+                            "{} is shorter than security.bans.time ({})",
+                            show(max_time),
+                            show(time)
+                        ),
+                    );
+                }
+                BansConfig {
+                    file: self.writable_path(&b.file, "security.bans.file"),
+                    time,
+                    max_time,
+                }
+            }
+        };
+        let rates = match value(&sec.rates) {
+            None => d.rates,
+            Some(r) => {
+                let mut rate = |f: &F<String>, name: &str, default: u32| {
+                    self.count(f, &format!("{k}.rates.{name}"), default, 1, 1_000_000)
+                };
+                RatesConfig {
+                    register: rate(&r.register, "register", d.rates.register),
+                    invite: rate(&r.invite, "invite", d.rates.invite),
+                    other: rate(&r.other, "other", d.rates.other),
+                }
+            }
+        };
+        let da = d.auth_failures;
+        let auth_failures = match value(&sec.auth_failures) {
+            None => da,
+            Some(a) => palisade_guard::AuthFailures {
+                max: self.count(&a.max, "security.auth_failures.max", da.max, 1, 1000),
+                window: self.duration(
+                    &a.window,
+                    "security.auth_failures.window",
+                    da.window,
+                    secs(1),
+                    DAY,
+                ),
+                account_alert: self.count(
+                    &a.account_alert,
+                    "security.auth_failures.account_alert",
+                    da.account_alert,
+                    1,
+                    1_000_000,
+                ),
+            },
+        };
+        let ds = d.sweep;
+        let sweep = match value(&sec.sweep) {
+            None => ds,
+            Some(w) => palisade_guard::Sweep {
+                max_users: self.count(
+                    &w.max_users,
+                    "security.sweep.max_users",
+                    ds.max_users,
+                    1,
+                    100_000,
+                ),
+                window: self.duration(&w.window, "security.sweep.window", ds.window, secs(1), DAY),
+            },
+        };
+        SecurityConfig {
+            trusted: self.networks(&sec.trusted, "security.trusted"),
+            enabled: self.flag(&sec.enabled, "security.enabled", d.enabled),
+            allow: self.networks(&sec.allow, "security.allow"),
+            deny: self.networks(&sec.deny, "security.deny"),
+            domains: self.domains(&sec.domains, "security.domains"),
+            scanners: self.flag(&sec.scanners, "security.scanners", d.scanners),
+            max_tracked_sources: self.count(
+                &sec.max_tracked_sources,
+                "security.max_tracked_sources",
+                d.max_tracked_sources,
+                100,
+                10_000_000,
+            ),
+            bans,
+            rates,
+            auth_failures,
+            sweep,
+        }
+    }
+
     /// `SIDE.tls`, and the check that a `tls:` listener has it.
     fn tls(&mut self, f: &F<raw::RawTls>, key: &str, placed: &[Placed]) -> Option<TlsFiles> {
         let Some(s) = f else {
@@ -846,6 +1032,13 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                     ms(100),
                     secs(300),
                 ),
+                tls_handshakes_per_second: ctx.count(
+                    &t.tls_handshakes_per_second,
+                    &format!("{k}.tls_handshakes_per_second"),
+                    dt.tls_handshakes_per_second,
+                    0,
+                    1_000_000,
+                ),
             }
         }
     };
@@ -1014,12 +1207,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         },
     };
 
-    let security = match value(&raw.security) {
-        None => SecurityConfig::default(),
-        Some(sec) => SecurityConfig {
-            trusted: ctx.networks(&sec.trusted, "security.trusted"),
-        },
-    };
+    let security = ctx.security(&raw.security);
 
     let fraud = crate::fraud::build(value(&raw.fraud), ctx);
 

@@ -194,6 +194,7 @@ fn every_key_is_read() {
     assert_eq!(c.transport.tcp.idle_timeout, s(3600));
     assert_eq!(c.transport.tcp.message_timeout, s(5));
     assert_eq!(c.transport.tcp.tls_handshake_timeout, s(3));
+    assert_eq!(c.transport.tcp.tls_handshakes_per_second, 0);
     assert_eq!(c.calls.max_active, 500);
     assert_eq!(c.calls.invite_timeout, s(60));
     assert_eq!(c.calls.session_timer.default_interval, s(900));
@@ -229,6 +230,31 @@ fn every_key_is_read() {
     assert_eq!(night.calls_per_minute.critical, Some(5));
     assert_eq!(night.sequential_calls.critical, None);
     assert_eq!(night.call_duration.warning, Some(1800));
+    let sec = &c.security;
+    assert!(!sec.enabled);
+    assert!(!sec.scanners);
+    assert_eq!(sec.allow[0].to_string(), "192.168.10.0/24");
+    assert_eq!(sec.deny[0].to_string(), "203.0.113.128/25");
+    assert_eq!(sec.domains, ["voip.example.com"]);
+    assert_eq!(sec.max_tracked_sources, 5000);
+    assert_eq!(
+        sec.bans.file.as_deref(),
+        Some(data("good").join("./bans.txt").as_path())
+    );
+    assert_eq!((sec.bans.time, sec.bans.max_time), (s(300), s(7 * 86_400)));
+    assert_eq!(
+        (sec.rates.register, sec.rates.invite, sec.rates.other),
+        (5, 7, 50)
+    );
+    assert_eq!(
+        (
+            sec.auth_failures.max,
+            sec.auth_failures.window,
+            sec.auth_failures.account_alert
+        ),
+        (8, s(900), 40)
+    );
+    assert_eq!((sec.sweep.max_users, sec.sweep.window), (12, s(120)));
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
@@ -393,8 +419,12 @@ fn value_errors_are_all_reported_together() {
             "33:16: registration.max_expires: 1m is shorter than min_expires (1h)",
             "35:18: topology.server_header: the header text must be 1 to 256 bytes without control characters",
             "37:27: security.trusted[1]: \"10.0.0.0/33\" is not a network such as \"198.51.100.0/24\" or an address",
-            "39:13: drain.deadline: 2days is out of range: expected 0s to 1day",
-            "41:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
+            "38:12: security.enabled: \"maybe\" is not true or false",
+            "39:33: security.domains[1]: \"not a domain\" is not a domain name such as \"voip.example.com\" (IP addresses are always served)",
+            "40:31: security.bans.max_time: 10m is shorter than security.bans.time (1h)",
+            "41:20: security.rates.invite: 0 is out of range: expected 1 to 1000000",
+            "43:13: drain.deadline: 2days is out of range: expected 0s to 1day",
+            "45:10: log.level: invalid log level \"verbose\": expected LEVEL or TARGET=LEVEL, LEVEL one of off, error, warn, info, debug, trace",
         ],
     );
 }

@@ -3,6 +3,7 @@
 
 mod inspect;
 mod logging;
+mod protection;
 mod service;
 
 use std::path::{Path, PathBuf};

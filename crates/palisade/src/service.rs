@@ -14,6 +14,7 @@ use palisade_b2bua::{
 };
 use palisade_config::{Config, UpstreamHost};
 use palisade_fraud::Fraud;
+use palisade_guard::Guard;
 use palisade_media::{
     Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionId, SessionSpec,
 };
@@ -23,6 +24,8 @@ use palisade_transport::{
     TransportLimits, Transports,
 };
 use tokio::signal::unix::{SignalKind, signal};
+
+use crate::protection::{self, GuardAdmission};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -350,6 +353,9 @@ fn log_event(e: &Event) {
             reason = "digest username is not the AOR's user",
             "register refused"
         ),
+        Event::AuthFailed { source, account } => {
+            tracing::info!(%source, account, "credentials refused by the PBX")
+        }
         other => tracing::info!(event = ?other),
     }
 }
@@ -357,10 +363,15 @@ fn log_event(e: &Event) {
 /// Runs until SIGTERM or SIGINT, then drains: no new calls, and the process ends when the
 /// last call has or the drain deadline passes.
 pub(crate) async fn run(config: Config) -> Result<(), StartError> {
-    let (transports, mut events) = Transports::bind(
+    let guard = Arc::new(Guard::new(protection::rules(&config), Instant::now()));
+    if let Some(file) = &config.security.bans.file {
+        protection::load_bans(&guard, file);
+    }
+    let (transports, mut events) = Transports::bind_with(
         &listen_specs(&config),
         tls_settings(&config),
         transport_limits(&config),
+        Arc::new(GuardAdmission(Arc::clone(&guard))),
     )?;
     for l in transports.listening() {
         tracing::info!(side = ?l.side, protocol = %l.protocol, addr = %l.addr, "listening");
@@ -391,7 +402,9 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
             ev = events.recv() => match ev {
                 Some(ev) => {
                     engine.set_overloaded(events.len() > overload_queue);
-                    handle(&mut engine, &mut outgoing, ev);
+                    if protection::admit(&guard, &transports, &ev) {
+                        handle(&mut engine, &mut outgoing, ev);
+                    }
                 }
                 None => break,
             },
@@ -399,11 +412,12 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
             _ = media_check.tick() => {
                 set_wall_clock(&mut engine);
                 media_timeouts(&mut engine, &config);
+                protection::maintain(&guard, &config);
             }
             _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
             _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
         }
-        flush(&mut engine, &transports, &mut outgoing);
+        flush(&mut engine, &transports, &mut outgoing, &guard);
         if let Some(deadline) = drain_until
             && (engine.calls() == 0 || Instant::now() >= deadline)
         {
@@ -412,6 +426,9 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
         }
     }
     transports.shutdown().await;
+    if let Some(file) = &config.security.bans.file {
+        protection::save_bans(&guard, file);
+    }
     Ok(())
 }
 
@@ -477,7 +494,7 @@ fn handle(engine: &mut Engine, outgoing: &mut Outgoing, ev: TransportEvent) {
 }
 
 /// Sends what the B2BUA produced and logs what it reported.
-fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing) {
+fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing, guard: &Guard) {
     loop {
         let mut failed = Vec::new();
         while let Some(Transmit {
@@ -500,6 +517,9 @@ fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing) 
             }
         }
         while let Some(e) = engine.poll_event() {
+            if let Event::AuthFailed { source, account } = &e {
+                guard.auth_failed(Instant::now(), source.ip(), account);
+            }
             log_event(&e);
         }
         if failed.is_empty() {

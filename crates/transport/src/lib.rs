@@ -15,6 +15,9 @@
 //! - [`Transports::send`] never waits. Connections are reused per (side, protocol, remote
 //!   address) and opened on demand; a request too large for UDP moves to TCP
 //!   (RFC 3261 §18.1.1).
+//! - An [`Admission`] check (given to [`Transports::bind_with`]) sees every access-side
+//!   datagram before it is parsed and every access-side connection before it is
+//!   registered or its TLS handshake starts; what it refuses is dropped without a word.
 //! - CRLF keep-alives and STUN Binding requests (RFC 5626) are answered here and reported
 //!   as [`TransportEvent::KeepAlive`].
 //!
@@ -46,6 +49,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod admission;
 mod limits;
 mod stats;
 mod stream;
@@ -56,6 +60,7 @@ mod types;
 mod udp;
 mod via;
 
+pub use admission::{Admission, AdmitAll};
 pub use limits::TransportLimits;
 pub use stats::TransportStats;
 pub use tls::{CertificateFiles, TlsClientSettings, TlsError, TlsSettings};

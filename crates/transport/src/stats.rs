@@ -12,6 +12,7 @@ pub struct TransportStats {
     pub(crate) malformed: AtomicU64,
     pub(crate) keepalives: AtomicU64,
     pub(crate) dropped_channel_full: AtomicU64,
+    pub(crate) datagrams_refused: AtomicU64,
     pub(crate) connections_open: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_opened: AtomicU64,
@@ -52,13 +53,16 @@ impl TransportStats {
         keepalives,
         /// Events dropped because the application's channel was full (UDP only).
         dropped_channel_full,
+        /// Access-side datagrams the admission check refused, before parsing.
+        datagrams_refused,
         /// TCP and TLS connections open now, in both directions.
         connections_open,
         /// Connections accepted and admitted.
         connections_accepted,
         /// Outgoing connections started.
         connections_opened,
-        /// Accepted connections closed at once because of a connection limit.
+        /// Accepted connections closed at once: a connection limit, the admission check,
+        /// or the TLS handshake budget.
         connections_rejected,
         /// Connections closed for idleness or for a message arriving too slowly.
         connections_timed_out,

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::limits::TransportLimits;
 use crate::stats::TransportStats;
 use crate::transports::Inner;
-use crate::types::{Flow, FlowId, ListenSpec, Protocol, TransportEvent};
+use crate::types::{Flow, FlowId, ListenSpec, Protocol, Side, TransportEvent};
 
 /// Bytes read from a connection at a time. Small, because it lives in every connection's
 /// task: a message larger than this is assembled by the framer.
@@ -153,9 +153,12 @@ pub(crate) async fn accept(inner: Arc<Inner>, listener: TcpListener, spec: Liste
                 }
             },
         };
-        if !inner.admit(remote.ip()) {
+        let refused = spec.side == Side::Access
+            && (!inner.admission.connection(remote)
+                || (spec.protocol == Protocol::Tls && !inner.admission.tls_handshake(remote)));
+        if refused || !inner.admit(remote.ip()) {
             TransportStats::bump(&inner.stats.connections_rejected);
-            tracing::debug!(%remote, "connection limit reached, resetting");
+            tracing::debug!(%remote, refused, "connection refused or limit reached, resetting");
             // A reset, so that no TIME_WAIT is left here.
             let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
             drop(stream);

@@ -19,6 +19,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, AdmitAll};
 use crate::limits::TransportLimits;
 use crate::stats::TransportStats;
 use crate::stream::{self, ConnCtx};
@@ -109,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) acceptor: Option<TlsAcceptor>,
     pub(crate) connector: TlsConnector,
     pub(crate) stats: Arc<TransportStats>,
+    /// Asked about every access-side datagram and accepted connection.
+    pub(crate) admission: Arc<dyn Admission>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
     /// Time origin of the connections' activity clocks.
@@ -260,6 +263,18 @@ impl Transports {
         tls: TlsSettings,
         limits: TransportLimits,
     ) -> Result<(Transports, mpsc::Receiver<TransportEvent>), BindError> {
+        Self::bind_with(specs, tls, limits, Arc::new(AdmitAll))
+    }
+
+    /// As [`Transports::bind`], with an admission check for the access side: datagrams
+    /// it refuses are dropped before parsing, connections it refuses are reset at once,
+    /// and a TLS connection it refuses a handshake is reset before the handshake.
+    pub fn bind_with(
+        specs: &[ListenSpec],
+        tls: TlsSettings,
+        limits: TransportLimits,
+        admission: Arc<dyn Admission>,
+    ) -> Result<(Transports, mpsc::Receiver<TransportEvent>), BindError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(BindError::NoRuntime);
         }
@@ -327,6 +342,7 @@ impl Transports {
             acceptor,
             connector,
             stats: Arc::new(TransportStats::default()),
+            admission,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             epoch: Instant::now(),

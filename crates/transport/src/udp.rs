@@ -14,7 +14,7 @@ use crate::limits::TransportLimits;
 use crate::stats::TransportStats;
 use crate::stun;
 use crate::transports::{Inner, Offer};
-use crate::types::{Flow, FlowId, Protocol, TransportEvent};
+use crate::types::{Flow, FlowId, Protocol, Side, TransportEvent};
 
 /// Largest UDP payload, and so the receive buffer size.
 const MAX_DATAGRAM: usize = 65_536;
@@ -77,6 +77,10 @@ pub(crate) async fn receive(inner: Arc<Inner>, index: u16) {
         };
         let at = Instant::now();
         let data = &buf[..n];
+        if ep.side == Side::Access && !inner.admission.datagram(remote, data) {
+            TransportStats::bump(&inner.stats.datagrams_refused);
+            continue;
+        }
         let flow = Flow {
             id: FlowId::Udp {
                 socket: index,

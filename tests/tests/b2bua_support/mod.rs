@@ -304,3 +304,45 @@ fn trace_parsing() {
     assert_eq!(t[0].cseq_method().as_deref(), Some("INVITE"));
     assert_eq!(t[1].method(), Some("BYE"));
 }
+
+/// Phone A (1001) calls 1002 through Palisade with `scenario`, answering the PBX's
+/// challenge.
+pub(crate) fn call_1002(dir: &TestDir, sbc: &Palisade, name: &str, scenario: &str) -> SippRun {
+    let mut caller = Sipp::new(name, Scenario::file(scenario), role::PHONE_A)
+        .remote(sbc.access())
+        .service("1002")
+        .auth("1001", &kamailio::password("1001"))
+        .key("caller", "1001")
+        .calls(1)
+        .timeout(RUN)
+        .start(dir);
+    let r = caller.wait(RUN + Duration::from_secs(5));
+    assert!(r.all_succeeded(1), "{name}: {r:?}\n{}", caller.errors());
+    caller
+}
+
+/// Phone 1002 registers through Palisade and stays for 50 s, answering calls; returns
+/// once Palisade has its binding.
+pub(crate) fn registered_1002(dir: &TestDir, sbc: &mut Palisade) -> SippRun {
+    let Scenario::File(answer) = Scenario::file("uas_answer.xml") else {
+        unreachable!()
+    };
+    let sipp = Sipp::new(
+        "phone-1002",
+        Scenario::file("register_auth_stay.xml"),
+        role::PHONE_B,
+    )
+    .remote(sbc.access())
+    .service("1002")
+    .auth("1002", &kamailio::password("1002"))
+    .calls(1)
+    .timeout(Duration::from_secs(60))
+    .arg("-d")
+    .arg("50000")
+    .arg("-oocsf")
+    .arg(answer.to_str().unwrap());
+    let contact = sipp.local_addr().to_string();
+    let run = sipp.key("contact", &contact).start(dir);
+    sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
+    run
+}

@@ -396,3 +396,75 @@ fn a_natted_phone_is_pinged_and_dropped_when_it_stops_answering() {
         Event::BindingUnreachable { .. }
     )));
 }
+
+/// `m` with digest credentials for user 1001 added.
+fn with_credentials(m: &palisade_sip::Message, header: &str) -> palisade_sip::Message {
+    let mut bytes = m.as_bytes().to_vec();
+    let auth = format!(
+        "{header}: Digest username=\"1001\", realm=\"example.com\", nonce=\"abc\", uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\"\r\n"
+    );
+    // Before the blank line that ends the head.
+    let at = m.head_len() - 2;
+    bytes.splice(at..at, auth.bytes());
+    palisade_sip::Message::parse(
+        bytes::Bytes::from(bytes),
+        palisade_sip::Transport::Datagram,
+        &palisade_sip::ParseLimits::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn refused_credentials_are_reported_for_brute_force_detection() {
+    let mut w = World::new(&[PBX]);
+    // The challenge to a REGISTER without credentials is the normal first step.
+    w.phone_sends(register(1, 300, "z9hG4bKf1"));
+    let core = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&core, 401, Some("pbx1")));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(401));
+    assert!(!has_event(&w, |e| matches!(e, Event::AuthFailed { .. })));
+
+    // A wrong password: 401 again, then 403, each with credentials.
+    for (n, code) in [(2u32, 401u16), (3, 403)] {
+        let m = with_credentials(&register(n, 300, &format!("z9hG4bKf{n}")), "Authorization");
+        w.phone_sends(m);
+        let core = w.one_sent_to(Side::Core);
+        w.pbx_sends(reply(&core, code, Some("pbx1")));
+        assert_eq!(w.one_sent_to(Side::Access).status(), Some(code));
+    }
+    let failures: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AuthFailed { source, account } => Some((*source, account.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            (addr(PHONE), "1001".to_owned()),
+            (addr(PHONE), "1001".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn refused_proxy_credentials_on_an_invite_are_reported() {
+    let mut w = World::new(&[PBX]);
+    let invite = with_credentials(
+        &phone_invite("bf-call", "z9hG4bKbf1"),
+        "Proxy-Authorization",
+    );
+    w.phone_sends(invite);
+    let core = w
+        .sent_to(Side::Core)
+        .into_iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .unwrap();
+    w.pbx_sends(reply(&core, 407, Some("pbx2")));
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::AuthFailed { source, account } if *source == addr(PHONE) && account == "1001"
+    )));
+}
