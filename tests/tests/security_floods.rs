@@ -108,7 +108,8 @@ fn floods_are_banned_while_a_phone_keeps_calling() {
     let spray = garbage(sprayer, sbc.access(), 3000, 1000);
 
     // The phone: 20 calls at 5 per second, one at a time (the harness gives Palisade
-    // media ports for one call), during the floods, each answering the PBX's challenge.
+    // media ports for two calls, and a call's ports return a moment after it ends),
+    // during the floods, each answering the PBX's challenge.
     let mut phone = Sipp::new("phone", Scenario::file("uac_auth_call.xml"), role::PHONE_A)
         .remote(sbc.access())
         .service("1002")

@@ -255,8 +255,11 @@ impl PalisadeBuilder {
                 let access_port = ports::free_port(self.access_ip);
                 let core_port = ports::free_port(self.core_ip);
                 let admin_port = ports::free_port(self.access_ip);
-                // Media ports: a block of its own, starting even (RTP) and ending odd (RTCP).
-                let block = ports::free_ports(self.access_ip, 9);
+                // Media ports: a block of its own, starting even (RTP) and ending odd (RTCP),
+                // for two calls that each cross Palisade twice (phone to PBX, PBX to phone):
+                // a call's ports return to the pool a few milliseconds after it ends, and
+                // the next call may come sooner.
+                let block = ports::free_ports(self.access_ip, 17);
                 let low = if block[0].is_multiple_of(2) {
                     block[0]
                 } else {
@@ -270,7 +273,7 @@ impl PalisadeBuilder {
                     core_port,
                     core_tls_port,
                     (self.access_ip, admin_port),
-                    (low, low + 7),
+                    (low, low + 15),
                 )
             };
         let text = self.config(
