@@ -122,6 +122,35 @@ fn main() {
     let two_way = a_heard >= TALK / 2 && b_heard >= TALK / 2;
     println!("   two-way audio: {}", if two_way { "yes" } else { "NO" });
 
+    say(&format!(
+        "A scanner on the Internet ({}) runs sipvicious's svmap against Palisade",
+        addr::ATTACKER
+    ));
+    let out = lab
+        .attacker
+        .command("svmap")
+        .args(["-p", &sbc.access().port().to_string()])
+        .arg(sbc.access().ip().to_string())
+        .output()
+        .expect("svmap runs");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("   svmap: {line}");
+    }
+    let bans: Vec<String> = sbc
+        .log()
+        .lines()
+        .filter(|l| l.contains("source banned"))
+        .map(str::to_owned)
+        .collect();
+    for line in &bans {
+        println!("   Palisade: {line}");
+    }
+    let banned = bans.iter().any(|l| l.contains(&addr::ATTACKER.to_string()));
+    println!(
+        "   scanner banned, and it learnt nothing: {}",
+        if banned { "yes" } else { "NO" }
+    );
+
     say("Palisade's log of the call");
     for line in sbc.log().lines().filter(|l| {
         [
@@ -143,8 +172,8 @@ fn main() {
     drop(lab);
     let kept = dir.keep();
     println!("\nLogs, configs and recordings: {}", kept.display());
-    if !two_way {
-        eprintln!("demo: the phones did not hear each other");
+    if !two_way || !banned {
+        eprintln!("demo: the phones did not hear each other, or the scanner was not banned");
         std::process::exit(1);
     }
 }
