@@ -36,8 +36,8 @@ use serde_saphyr::MessageFormatter;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use sections::{
     AccessConfig, AdminConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig, MediaConfig,
-    ProbeConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig, SipConfig, SipLimits,
-    SipTimers, TcpConfig, TopologyConfig, TransportConfig,
+    ProbeConfig, RecordsConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig, SipConfig,
+    SipLimits, SipTimers, TcpConfig, TopologyConfig, TransportConfig,
 };
 pub use types::{
     HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,
@@ -62,6 +62,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub drain: DrainConfig,
     pub log: LogConfig,
+    pub records: RecordsConfig,
 }
 
 impl Config {

@@ -68,6 +68,7 @@ fn shipped_config_is_valid() {
         security,
         drain,
         log,
+        records,
     } = c;
     assert_eq!(core.probe, minimal.core.probe);
     assert_eq!(media, minimal.media);
@@ -81,6 +82,7 @@ fn shipped_config_is_valid() {
     assert!(security.trusted.is_empty());
     assert_eq!(drain, minimal.drain);
     assert_eq!(log, minimal.log);
+    assert_eq!(records, minimal.records);
 }
 
 #[test]
@@ -132,6 +134,10 @@ fn defaults_are_filled_in() {
     assert_eq!(c.drain.deadline, s(300));
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Human);
+    assert_eq!(c.records.path, None);
+    assert_eq!(c.records.rotate_size, 100 << 20);
+    assert_eq!(c.records.rotate_age, s(86_400));
+    assert_eq!(c.records.keep, 30);
     // The limits and timers convert to what the SIP core takes.
     assert_eq!(
         c.sip.limits.datagram(),
@@ -211,6 +217,10 @@ fn every_key_is_read() {
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.records.path, Some(data("good/records/calls.jsonl")));
+    assert_eq!(c.records.rotate_size, 16 << 20);
+    assert_eq!(c.records.rotate_age, s(3600));
+    assert_eq!(c.records.keep, 7);
 }
 
 #[test]
@@ -219,7 +229,7 @@ fn unknown_key_at_the_top_level() {
         "bad/unknown-top.yaml",
         &[
             "6:1: unknown field `medai`, expected one of access, core, media, admin, sip, \
-           transport, calls, registration, topology, security, drain, log",
+           transport, calls, registration, topology, security, drain, log, records",
         ],
     );
 }
@@ -409,4 +419,25 @@ fn from_str_names_the_origin() {
     let err = Config::from_str("access: {listen: [\"udp:1.2.3.4\"]}\n", "inline").unwrap_err();
     let last = err.errors().last().unwrap().to_string();
     assert!(last.starts_with("inline:1:19: access.listen[0]: "), "{err}");
+}
+
+#[test]
+fn record_sizes_take_binary_units_and_refuse_others() {
+    let base = "access:\n  listen: [\"udp:127.0.0.1:5060\"]\ncore:\n  listen: [\"udp:127.0.0.1:5062\"]\n  upstream: [\"sip:127.0.0.1:5080\"]\n";
+    let with = |size: &str| {
+        Config::from_str(
+            &format!("{base}records:\n  rotate_size: {size}\n"),
+            "p.yaml",
+        )
+    };
+    assert_eq!(with("64KiB").unwrap().records.rotate_size, 64 << 10);
+    assert_eq!(with("1_048_576").unwrap().records.rotate_size, 1 << 20);
+    assert_eq!(with("2GiB").unwrap().records.rotate_size, 2 << 30);
+    for bad in ["12MB", "1KiB", "99999999999999999999GiB", "-1", "MiB"] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("p.yaml:7:16: records.rotate_size:"),
+            "{bad}: {e}"
+        );
+    }
 }
