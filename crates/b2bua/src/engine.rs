@@ -447,6 +447,36 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl> B2bua<F, M> {
         }
     }
 
+    /// Ends every call now (the drain deadline passed): BYE on both legs of an answered
+    /// call; a call still ringing gets 503 toward the caller and CANCEL toward the callee.
+    /// Each call's `CallEnded` names `why` and Palisade.
+    pub fn end_all_calls(&mut self, now: Instant, why: &'static str) {
+        let mut ids: Vec<u64> = self.calls.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            match call.state {
+                CallState::Answered | CallState::Confirmed => self.hang_up(now, id, why),
+                CallState::Ending | CallState::Ended => {
+                    self.end_call(now, id, Ending::new(why, EndedBy::Palisade));
+                }
+                _ => {
+                    let skey = call.leg0_start.clone();
+                    let tag = Some(call.legs[0].local_tag.clone());
+                    self.respond_code_tagged(now, &skey, 503, tag);
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.cancel = CancelState::Pending;
+                    }
+                    self.send_cancel(now, id);
+                    let e = Ending::new(why, EndedBy::Palisade).status(503);
+                    self.end_call(now, id, e);
+                }
+            }
+        }
+    }
+
     /// A TCP or TLS connection closed: registrations made over it can no longer be reached
     /// (the phone reconnects and registers again), so they go.
     pub fn handle_flow_closed(&mut self, flow: &F) {

@@ -2,6 +2,8 @@
 //! peers around a Palisade, and reading SIPp's message traces.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+pub(crate) mod media_call;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 

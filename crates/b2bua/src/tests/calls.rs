@@ -600,3 +600,42 @@ fn a_session_interval_below_min_se_gets_422() {
     assert_eq!(r.header(HeaderName::MinSe), Some(&b"90"[..]));
     assert_eq!(w.b.calls(), 0);
 }
+
+#[test]
+fn end_all_calls_hangs_up_answered_calls_and_refuses_ringing_ones() {
+    let mut w = World::new(&[PBX]);
+    let (_invite, _ok) = establish(&mut w);
+    w.phone_sends(phone_invite("phone-call-ringing", "z9hG4bKring"));
+    let ringing_invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&ringing_invite, 180, Some("pbx9")));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(180));
+    assert_eq!(w.b.calls(), 2);
+
+    let now = w.now;
+    w.b.end_all_calls(now, "drain deadline");
+    assert_eq!(w.b.calls(), 0);
+    let to_phone = w.all_sent_to(Side::Access);
+    assert!(to_phone.iter().any(|m| m.method() == Some(&Method::Bye)));
+    assert!(to_phone.iter().any(|m| m.status() == Some(503)));
+    let to_pbx = w.all_sent_to(Side::Core);
+    assert!(to_pbx.iter().any(|m| m.method() == Some(&Method::Bye)));
+    assert!(to_pbx.iter().any(|m| m.method() == Some(&Method::Cancel)));
+    while let Some(e) = w.b.poll_event() {
+        w.events.push(e);
+    }
+    let ended: Vec<_> = w
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::CallEnded {
+                    why: "drain deadline",
+                    by: EndedBy::Palisade,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(ended.len(), 2, "{:?}", w.events);
+}
