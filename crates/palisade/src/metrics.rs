@@ -500,6 +500,43 @@ mod tests {
         );
     }
 
+    /// The Grafana dashboard shipped in deploy/ plots only metrics Palisade exports.
+    #[test]
+    fn the_dashboard_uses_exported_names_only() {
+        let dashboard = include_str!("../../../deploy/grafana/palisade.json");
+        let m = Metrics::new().unwrap();
+        m.upstream_up.with_label_values(&["u"]).set(1);
+        for v in [
+            &m.dropped,
+            &m.fraud_events,
+            &m.media_packets,
+            &m.media_bytes,
+        ] {
+            v.with_label_values(&["x"]);
+        }
+        let exported = m.render();
+        let mut used = 0;
+        for (i, _) in dashboard.match_indices("palisade_") {
+            let name: String = dashboard[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            if base == "palisade_" {
+                continue;
+            }
+            assert!(
+                exported.contains(&format!("# TYPE {base} ")),
+                "the dashboard plots {name}, which is not exported"
+            );
+            used += 1;
+        }
+        assert!(used >= 15, "{used}");
+    }
+
     #[test]
     fn mirrored_counters_follow_their_atomic() {
         let c = IntCounter::new("x", "x").unwrap();
