@@ -427,22 +427,10 @@ fn a_call_from_the_pbx_to_a_registered_phone_hides_the_core() {
     let Scenario::File(uas) = uas else {
         unreachable!()
     };
-    let phone = Sipp::new(
-        "phone",
-        Scenario::file("register_auth_stay.xml"),
-        role::PHONE_B,
-    )
-    .remote(sbc.access())
-    .service("1002")
-    .auth("1002", "secret1002")
-    .calls(1)
-    .timeout(RUN)
-    .arg("-d")
-    .arg("15000")
-    .arg("-oocsf")
-    .arg(uas.to_str().unwrap());
-    let contact = phone.local_addr().to_string();
-    let mut phone = phone.key("contact", &contact).start(&dir);
+    let mut phone = registering_phone(role::PHONE_B, sbc.access(), Duration::from_secs(15))
+        .arg("-oocsf")
+        .arg(uas.to_str().unwrap())
+        .start(&dir);
     sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
     finish_ok(&mut registrar);
     let rt = trace(&registrar);

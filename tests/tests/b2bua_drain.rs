@@ -10,7 +10,6 @@ use b2bua_support::*;
 use nix::sys::signal::Signal;
 use palisade_tests::harness::peer_test;
 use palisade_tests::harness::ports::role;
-use palisade_tests::harness::sipp::{Scenario, Sipp};
 
 #[test]
 fn sigterm_lets_the_active_call_end_and_refuses_new_ones() {
@@ -19,14 +18,13 @@ fn sigterm_lets_the_active_call_end_and_refuses_new_ones() {
     let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
 
     // A call that stays up for 4 s before its BYE.
-    let mut long_call = Sipp::new("phone-long", Scenario::BuiltIn("uac"), role::PHONE_A)
-        .remote(sbc.access())
-        .service("1002")
-        .calls(1)
-        .timeout(RUN)
-        .arg("-d")
-        .arg("4000")
-        .start(&dir);
+    let mut long_call = long_call(
+        &dir,
+        "phone-long",
+        role::PHONE_A,
+        sbc.access(),
+        Duration::from_secs(4),
+    );
     sbc.wait_log_count("CallAnswered", 1, Duration::from_secs(5));
 
     let drained_at = Instant::now();
@@ -34,20 +32,7 @@ fn sigterm_lets_the_active_call_end_and_refuses_new_ones() {
     sbc.wait_log_count("draining", 1, Duration::from_secs(5));
 
     // A new call while draining gets 503.
-    let mut refused = Sipp::new("phone-new", Scenario::BuiltIn("uac"), role::PHONE_B)
-        .remote(sbc.access())
-        .service("1002")
-        .calls(1)
-        .timeout(Duration::from_secs(5))
-        .trace_messages(true)
-        .start(&dir);
-    let r = refused.wait(Duration::from_secs(10));
-    assert_eq!(r.successful, 0, "{r:?}");
-    assert!(
-        refused.messages().contains("SIP/2.0 503"),
-        "no 503 while draining:\n{}",
-        refused.messages()
-    );
+    assert_new_call_gets_503(&dir, "phone-new", role::PHONE_B, sbc.access());
 
     // The call in progress completes, BYE and all.
     let r = long_call.wait(RUN);

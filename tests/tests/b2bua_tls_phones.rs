@@ -104,11 +104,11 @@ fn two_phones_register_and_call_each_other_over_tls() {
     // The challenged INVITE was a third call through Palisade, refused; all have ended.
     sbc.wait_calls_ended(3, STEP);
     assert_eq!(
-        sbc.log_count("why: \"rejected\""),
+        sbc.log_count("why=\"rejected\""),
         1,
         "one INVITE, the challenged one, refused by the PBX"
     );
-    assert_eq!(sbc.log_count("why: \"hung up\""), 2, "both legs hung up");
+    assert_eq!(sbc.log_count("why=\"hung up\""), 2, "both legs hung up");
 
     // Each phone heard the other's tone (1001 sends 440 Hz, 1002 660 Hz), relayed by
     // Palisade, for at least half the call.

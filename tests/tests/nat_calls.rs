@@ -576,7 +576,7 @@ fn the_pbx_calls_a_phone_behind_nat_and_both_hear_each_other() {
 
     // One call crossed Palisade, from the core side: the PBX's INVITE to A.
     let log = s.sbc.log();
-    assert!(log.contains("from: Core"), "{log}");
+    assert!(log.contains("from=Core"), "{log}");
     assert_heard(&s.a, desk_tone, TALK * 3 / 4);
     assert_heard(&desk, TONE_A, TALK * 3 / 4);
     // A's side of the call crossed A's NAT with relayed media, and nothing of the core

@@ -5,6 +5,7 @@ use std::time::Instant;
 use palisade_sip::Message;
 use palisade_sip::transaction::TransactionKey;
 
+use crate::event::EndedBy;
 use crate::leg::Leg;
 use crate::media::CallMedia;
 
@@ -81,6 +82,32 @@ pub(crate) struct Call<F> {
     pub(crate) max_duration: Option<std::time::Duration>,
     /// When an answered call reaches `max_duration` and is hung up.
     pub(crate) duration_deadline: Option<Instant>,
+    /// Why the call is ending, when that was decided before it ended (a CANCEL from the
+    /// caller, the ringing timeout): the call record names that, not the last step.
+    pub(crate) ending: Option<Ending>,
+}
+
+/// Why a call ended, who ended it, and the final status the caller got, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ending {
+    pub(crate) why: &'static str,
+    pub(crate) by: EndedBy,
+    pub(crate) status: Option<u16>,
+}
+
+impl Ending {
+    pub(crate) fn new(why: &'static str, by: EndedBy) -> Self {
+        Self {
+            why,
+            by,
+            status: None,
+        }
+    }
+
+    pub(crate) fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
 }
 
 impl<F> Call<F> {
@@ -114,6 +141,7 @@ impl<F> Call<F> {
             media: CallMedia::default(),
             max_duration: None,
             duration_deadline: None,
+            ending: None,
         }
     }
 }

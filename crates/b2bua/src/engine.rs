@@ -19,9 +19,10 @@ use palisade_sip::transaction::{Reliability, TransactionKey, TransactionTable, T
 use palisade_sip::validate::{check_request, check_response};
 use palisade_sip::{HeaderName, Message, Method, Verdict};
 
+use crate::call::Ending;
 use crate::call::{Call, CallState, CancelState, OkRetransmit};
 use crate::config::{B2buaConfig, SideAddrs};
-use crate::event::Event;
+use crate::event::{EndedBy, Event};
 use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag, push_params};
 use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
@@ -473,6 +474,36 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             .is_some_and(|c| matches!(c.state, CallState::Answered | CallState::Confirmed));
         if established {
             self.hang_up(now, id, "media timeout");
+        }
+    }
+
+    /// Ends every call now (the drain deadline passed): BYE on both legs of an answered
+    /// call; a call still ringing gets 503 toward the caller and CANCEL toward the callee.
+    /// Each call's `CallEnded` names `why` and Palisade.
+    pub fn end_all_calls(&mut self, now: Instant, why: &'static str) {
+        let mut ids: Vec<u64> = self.calls.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            match call.state {
+                CallState::Answered | CallState::Confirmed => self.hang_up(now, id, why),
+                CallState::Ending | CallState::Ended => {
+                    self.end_call(now, id, Ending::new(why, EndedBy::Palisade));
+                }
+                _ => {
+                    let skey = call.leg0_start.clone();
+                    let tag = Some(call.legs[0].local_tag.clone());
+                    self.respond_code_tagged(now, &skey, 503, tag);
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.cancel = CancelState::Pending;
+                    }
+                    self.send_cancel(now, id);
+                    let e = Ending::new(why, EndedBy::Palisade).status(503);
+                    self.end_call(now, id, e);
+                }
+            }
         }
     }
 
@@ -1397,6 +1428,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             destination: inbound.source.reply_destination(),
             local_addr,
         };
+        let remotes = [inbound.source.remote, dest.remote()];
+        let caller_uri = from.uri.as_str().to_owned();
         let Some(leg1) = self.new_leg(inbound.source.side.other(), req, dest, uri) else {
             self.respond_code(now, &skey, 500);
             return;
@@ -1443,6 +1476,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         self.events.push_back(Event::CallStarted {
             call: id,
             from: inbound.source.side,
+            call_id: req.call_id().unwrap_or_default().to_owned(),
+            caller: caller_uri,
+            callee: req.request_uri_str().unwrap_or_default().to_owned(),
+            remotes,
         });
         self.send_call_start(now, id);
     }
@@ -1589,7 +1626,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 let tag = self.leg0_tag(id);
                 self.respond_code_tagged(now, &skey, code, tag);
             }
-            self.end_call(now, id, why);
+            self.end_call(now, id, Ending::new(why, EndedBy::Palisade).status(code));
             return;
         }
         let Ok(msg) = b.build_message() else {
@@ -1614,11 +1651,12 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         if call.state == CallState::Ended {
             // Leg 0 is gone: a late 2xx is answered with ACK and BYE, a failure ends it.
             if (200..300).contains(&code) {
-                self.ack_and_bye_leg1(now, id, &resp, "cancelled after answer");
+                let e = Ending::new("cancelled after answer", self.caller(id));
+                self.ack_and_bye_leg1(now, id, &resp, e);
             } else if code < 200 && call.cancel == CancelState::Pending {
                 self.send_cancel(now, id);
             } else if code >= 300 {
-                self.end_call(now, id, "cancelled");
+                self.end_call(now, id, Ending::new("cancelled", self.caller(id)));
             }
             return;
         }
@@ -1639,7 +1677,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             }
             let tag = self.leg0_tag(id);
             self.respond_code_tagged(now, &skey, 503, tag);
-            self.end_call(now, id, "no upstream");
+            let e = Ending::new("no upstream", EndedBy::Palisade).status(503);
+            self.end_call(now, id, e);
             return;
         }
         if let Some(up) = call.upstream
@@ -1683,7 +1722,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             }
             if call.cancel != CancelState::None {
                 // CANCEL crossed the 2xx: the caller is gone, close leg 1.
-                self.ack_and_bye_leg1(now, id, &resp, "cancelled after answer");
+                let e = Ending::new("cancelled after answer", self.caller(id));
+                self.ack_and_bye_leg1(now, id, &resp, e);
                 return;
             }
             let first = call.first_request.clone();
@@ -1695,6 +1735,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             };
             call.ring_deadline = None;
             call.leg1_invite_cseq = Some(call.legs[1].local_cseq);
+            let remote = call.legs[1].destination.remote();
             let m = match self.relay_response(id, 0, &first, &resp) {
                 Ok(Some(m)) => m,
                 Ok(None) => return,
@@ -1706,11 +1747,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                     if let Some(k) = skey {
                         self.respond_code_tagged(now, &k, 503, tag);
                     }
-                    self.ack_and_bye_leg1(now, id, &resp, "no media ports");
+                    let e = Ending::new("no media ports", EndedBy::Palisade).status(503);
+                    self.ack_and_bye_leg1(now, id, &resp, e);
                     return;
                 }
             };
-            self.events.push_back(Event::CallAnswered { call: id });
+            self.events
+                .push_back(Event::CallAnswered { call: id, remote });
             self.media.answered(id);
             self.policy.answered(now, id);
             self.policy_alerts();
@@ -1736,10 +1779,11 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         // 3xx-6xx: the call failed.
         let first = call.first_request.clone();
         let skey = call.leg0_start.clone();
+        let callee = EndedBy::Side(call.legs[1].side);
         if let Ok(Some(m)) = self.relay_response(id, 0, &first, &resp) {
             self.respond(now, &skey, m);
         }
-        self.end_call(now, id, "rejected");
+        self.end_call(now, id, Ending::new("rejected", callee).status(code));
     }
 
     /// Re-sends the call's first request to another upstream, on a fresh leg 1.
@@ -1967,6 +2011,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             let skey = call.leg0_start.clone();
             let tag = Some(call.legs[0].local_tag.clone());
             call.cancel = CancelState::Pending;
+            call.ending = Some(Ending::new("no answer", EndedBy::Palisade).status(408));
             self.respond_code_tagged(now, &skey, 408, tag);
             self.send_cancel(now, id);
             return;
@@ -1978,7 +2023,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             if let Some(k) = call.leg1_start.clone() {
                 self.clients.remove(&k);
             }
-            self.end_call(now, id, "cancelled");
+            let caller = EndedBy::Side(call.legs[0].side);
+            self.end_call(now, id, Ending::new("cancelled", caller));
             return;
         }
         if call.duration_deadline.is_some_and(|d| d <= now) {
@@ -1989,7 +2035,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         if call.session_deadline.is_some_and(|d| d <= now) {
             call.session_deadline = None;
             if call.first_request.method() == Some(&Method::Subscribe) {
-                self.end_call(now, id, "subscription expired");
+                let e = Ending::new("subscription expired", EndedBy::Palisade);
+                self.end_call(now, id, e);
             } else {
                 self.hang_up(now, id, "session expired");
             }
@@ -2026,6 +2073,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         if let Some(call) = self.calls.get_mut(&id) {
             call.cancel = CancelState::Pending;
             call.state = CallState::Ended;
+            let caller = EndedBy::Side(call.legs[0].side);
+            call.ending = Some(Ending::new("cancelled", caller).status(487));
         }
         self.send_cancel(now, id);
     }
@@ -2047,7 +2096,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         };
         let Some(entry) = self.clients.get(&ckey) else {
             // Leg 1 already finished.
-            self.end_call(now, id, "cancelled");
+            self.end_call(now, id, Ending::new("cancelled", self.caller(id)));
             return;
         };
         let provisional = matches!(&entry.txn, ClientTxn::Invite(t) if {
@@ -2078,7 +2127,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 
     /// Leg 1 answered after the call was abandoned: ACK and BYE it.
-    fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message, why: &'static str) {
+    fn ack_and_bye_leg1(&mut self, now: Instant, id: u64, resp: &Message, ending: Ending) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -2093,7 +2142,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             self.emit(side, dest, ack);
         }
         self.send_bye(now, id, 1);
-        self.end_call(now, id, why);
+        self.end_call(now, id, ending);
     }
 
     fn ack_on(
@@ -2136,11 +2185,19 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     fn hang_up(&mut self, now: Instant, id: u64, why: &'static str) {
         self.send_bye(now, id, 0);
         self.send_bye(now, id, 1);
-        self.end_call(now, id, why);
+        self.end_call(now, id, Ending::new(why, EndedBy::Palisade));
     }
 
-    /// Forgets a call. Transactions still running finish on their own.
-    fn end_call(&mut self, now: Instant, id: u64, why: &'static str) {
+    /// The side a call came from, as who ended it.
+    fn caller(&self, id: u64) -> EndedBy {
+        self.calls
+            .get(&id)
+            .map_or(EndedBy::Palisade, |c| EndedBy::Side(c.legs[0].side))
+    }
+
+    /// Forgets a call. Transactions still running finish on their own. An ending decided
+    /// earlier (a CANCEL, the ringing timeout) is the one reported.
+    fn end_call(&mut self, now: Instant, id: u64, ending: Ending) {
         if let Some(call) = self.calls.remove(&id) {
             if call.media.open {
                 self.media.close(id);
@@ -2149,7 +2206,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             self.policy_alerts();
             self.unindex_leg(&call, 0);
             self.unindex_leg(&call, 1);
-            self.events.push_back(Event::CallEnded { call: id, why });
+            let e = call.ending.unwrap_or(ending);
+            self.events.push_back(Event::CallEnded {
+                call: id,
+                why: e.why,
+                by: e.by,
+                status: e.status,
+            });
         }
     }
 
@@ -2341,7 +2404,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 let is_bye = request.method() == Some(&Method::Bye);
                 let code = resp.status().unwrap_or(500);
                 if is_bye && code >= 200 {
-                    self.end_call(now, *call, "hung up by Palisade");
+                    let e = Ending::new("hung up by Palisade", EndedBy::Palisade);
+                    self.end_call(now, *call, e);
                 }
             }
             ClientCtx::Relay {
@@ -2536,7 +2600,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             self.refresh_session_timer(now, id, resp);
         }
         if method == Method::Bye && code >= 200 {
-            self.end_call(now, id, "hung up");
+            self.end_call(now, id, Ending::new("hung up", EndedBy::Side(side)));
         }
         if method == Method::Notify
             && code >= 200
@@ -2545,7 +2609,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         {
             // A NOTIFY in an INVITE dialog (the outcome of a REFER) ends the implicit
             // subscription, not the call.
-            self.end_call(now, id, "subscription terminated");
+            let e = Ending::new("subscription terminated", EndedBy::Side(side));
+            self.end_call(now, id, e);
         }
         if method == Method::Subscribe && (200..300).contains(&code) {
             self.subscription_guard(now, id, &req, resp);

@@ -5,19 +5,44 @@ use std::net::SocketAddr;
 use crate::policy::AlertLevel;
 use crate::types::Side;
 
+/// Who ended a call: one of its sides (a BYE, a CANCEL, a rejection from there), or
+/// Palisade itself (no upstream, no media ports, a timeout, a drain deadline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    Side(Side),
+    Palisade,
+}
+
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A new call (or subscription dialog). Times are stamped by the IO layer.
     CallStarted {
         call: u64,
+        /// The side the first request came from: leg 0.
         from: Side,
+        /// The Call-ID on leg 0, as the caller knows the call.
+        call_id: String,
+        /// The From URI of the first request.
+        caller: String,
+        /// Its Request-URI: what was dialled.
+        callee: String,
+        /// Where leg 0's request came from, and where leg 1 is sent.
+        remotes: [SocketAddr; 2],
     },
+    /// The other side accepted the call with a 2xx.
     CallAnswered {
         call: u64,
+        /// Leg 1's remote at answer: the upstream that took the call after any failover.
+        remote: SocketAddr,
     },
     CallEnded {
         call: u64,
         why: &'static str,
+        by: EndedBy,
+        /// The final status sent to the caller when the call ended before an answer
+        /// (rejections, no upstream, no media), or `None`.
+        status: Option<u16>,
     },
     Registered {
         aor: String,

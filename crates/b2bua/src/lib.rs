@@ -28,7 +28,7 @@ pub mod upstream;
 
 pub use config::{B2buaConfig, CallingConfig, HeaderPolicy, SideAddrs, Upstream};
 pub use engine::B2bua;
-pub use event::Event;
+pub use event::{EndedBy, Event};
 pub use media::{MediaControl, MediaError, MediaRemote, NoMedia};
 pub use policy::{Admission, AlertLevel, CallAttempt, CallPolicy, FraudAlert, OpenPolicy};
 pub use types::{Destination, Inbound, Protocol, Side, Source, Transmit};

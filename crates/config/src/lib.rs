@@ -38,8 +38,9 @@ pub use error::{ConfigError, ConfigErrors, Position};
 pub use fraud::FraudConfig;
 pub use sections::{
     AccessConfig, AdminConfig, BansConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig,
-    MediaConfig, ProbeConfig, RatesConfig, RegistrationConfig, SecurityConfig, SessionTimerConfig,
-    SipConfig, SipLimits, SipTimers, TcpConfig, TopologyConfig, TransportConfig,
+    MediaConfig, ProbeConfig, RatesConfig, RecordsConfig, RegistrationConfig, SecurityConfig,
+    SessionTimerConfig, SipConfig, SipLimits, SipTimers, TcpConfig, TopologyConfig,
+    TransportConfig,
 };
 pub use types::{
     HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,
@@ -65,6 +66,7 @@ pub struct Config {
     pub fraud: FraudConfig,
     pub drain: DrainConfig,
     pub log: LogConfig,
+    pub records: RecordsConfig,
 }
 
 impl Config {

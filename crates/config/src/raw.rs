@@ -32,6 +32,7 @@ pub(crate) struct RawConfig {
     pub(crate) fraud: F<crate::fraud::RawFraud>,
     pub(crate) drain: F<RawDrain>,
     pub(crate) log: F<RawLog>,
+    pub(crate) records: F<RawRecords>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +182,15 @@ pub(crate) struct RawDrain {
 pub(crate) struct RawLog {
     pub(crate) level: F<String>,
     pub(crate) format: F<LogFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecords {
+    pub(crate) path: F<String>,
+    pub(crate) rotate_size: F<String>,
+    pub(crate) rotate_age: F<String>,
+    pub(crate) keep: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

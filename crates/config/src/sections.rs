@@ -430,3 +430,27 @@ impl Default for LogConfig {
         }
     }
 }
+
+/// `records`: call detail records, one JSON line per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordsConfig {
+    /// The file records are appended to; `None` writes no records.
+    pub path: Option<std::path::PathBuf>,
+    /// The file is rotated when the next record would make it larger than this many bytes.
+    pub rotate_size: u64,
+    /// ... or when it has been written to for this long.
+    pub rotate_age: Duration,
+    /// Rotated files kept; older ones are deleted.
+    pub keep: u32,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            rotate_size: 100 << 20,
+            rotate_age: Duration::from_secs(24 * 3600),
+            keep: 30,
+        }
+    }
+}

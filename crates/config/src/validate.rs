@@ -648,6 +648,76 @@ impl<'a> Ctx<'a> {
         Some(Secret::new(text.to_owned()))
     }
 
+    /// A size in bytes within `min..=max`: digits, optionally followed by a binary unit
+    /// (`KiB`, `MiB`, `GiB`), such as `100MiB`.
+    fn byte_size(&mut self, f: &F<String>, key: &str, default: u64, min: u64, max: u64) -> u64 {
+        let Some(s) = f else { return default };
+        let text = s.value.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '_')
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let shift = match unit.trim() {
+            "" => Some(0),
+            "KiB" => Some(10),
+            "MiB" => Some(20),
+            "GiB" => Some(30),
+            _ => None,
+        };
+        let digits: String = digits.chars().filter(|&c| c != '_').collect();
+        let n = shift.and_then(|sh| {
+            digits
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(1 << sh))
+        });
+        match n {
+            Some(n) if (min..=max).contains(&n) => n,
+            _ => {
+                self.error(
+                    at(f),
+                    key,
+                    format!(
+                        "{:?} is not a size from {min} to {max} bytes, such as \"100MiB\" \
+                         (units KiB, MiB, GiB)",
+                        s.value
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    fn records(&mut self, f: &F<raw::RawRecords>) -> RecordsConfig {
+        let d = RecordsConfig::default();
+        let Some(r) = value(f) else { return d };
+        let path = r.path.as_ref().and_then(|p| {
+            if p.value.trim().is_empty() {
+                self.error(at(&r.path), "records.path", "the path is empty");
+                return None;
+            }
+            Some(self.resolve(p.value.trim()))
+        });
+        RecordsConfig {
+            path,
+            rotate_size: self.byte_size(
+                &r.rotate_size,
+                "records.rotate_size",
+                d.rotate_size,
+                4096,
+                1 << 40,
+            ),
+            rotate_age: self.duration(
+                &r.rotate_age,
+                "records.rotate_age",
+                d.rotate_age,
+                Duration::from_secs(60),
+                Duration::from_secs(366 * 24 * 3600),
+            ),
+            keep: self.count(&r.keep, "records.keep", d.keep, 1, 100_000),
+        }
+    }
+
     fn admin(&mut self, f: &F<raw::RawAdmin>, placed: &[Placed]) -> AdminConfig {
         let d = AdminConfig::default();
         let Some(s) = f else { return d };
@@ -1240,6 +1310,8 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         }
     };
 
+    let records = ctx.records(&raw.records);
+
     if !ctx.errors.is_empty() {
         return None;
     }
@@ -1257,5 +1329,6 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         fraud,
         drain,
         log,
+        records,
     })
 }

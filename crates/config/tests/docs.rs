@@ -197,6 +197,10 @@ fn every_key_is_documented() {
         "drain.deadline",
         "log.level",
         "log.format",
+        "records.path",
+        "records.rotate_size",
+        "records.rotate_age",
+        "records.keep",
     ];
     let doc = doc();
     let shipped = std::fs::read_to_string(repo("config/palisade.yaml")).unwrap();

@@ -69,6 +69,7 @@ fn shipped_config_is_valid() {
         fraud,
         drain,
         log,
+        records,
     } = c;
     assert_eq!(core.probe, minimal.core.probe);
     assert_eq!(media, minimal.media);
@@ -84,6 +85,7 @@ fn shipped_config_is_valid() {
     assert!(fraud.registered_only);
     assert_eq!(drain, minimal.drain);
     assert_eq!(log, minimal.log);
+    assert_eq!(records, minimal.records);
 }
 
 #[test]
@@ -135,6 +137,10 @@ fn defaults_are_filled_in() {
     assert_eq!(c.drain.deadline, s(300));
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Human);
+    assert_eq!(c.records.path, None);
+    assert_eq!(c.records.rotate_size, 100 << 20);
+    assert_eq!(c.records.rotate_age, s(86_400));
+    assert_eq!(c.records.keep, 30);
     // The limits and timers convert to what the SIP core takes.
     assert_eq!(
         c.sip.limits.datagram(),
@@ -258,6 +264,10 @@ fn every_key_is_read() {
     assert_eq!(c.drain.deadline, s(0));
     assert_eq!(c.log.level, "warn,palisade_sip=debug");
     assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.records.path, Some(data("good/records/calls.jsonl")));
+    assert_eq!(c.records.rotate_size, 16 << 20);
+    assert_eq!(c.records.rotate_age, s(3600));
+    assert_eq!(c.records.keep, 7);
 }
 
 #[test]
@@ -266,7 +276,7 @@ fn unknown_key_at_the_top_level() {
         "bad/unknown-top.yaml",
         &[
             "6:1: unknown field `medai`, expected one of access, core, media, admin, sip, \
-           transport, calls, registration, topology, security, fraud, drain, log",
+           transport, calls, registration, topology, security, fraud, drain, log, records",
         ],
     );
 }
@@ -474,5 +484,26 @@ fraud:\n  default_class: intl\n  rules:\n    - name: x\n      prefix: \"_[9-1]\"
         "p.yaml:12:36: fraud.rules[0].calls_per_minute.warning: 5 is above the critical threshold (2)",
     ] {
         assert!(err.contains(line), "{line}\nnot in\n{err}");
+    }
+}
+
+#[test]
+fn record_sizes_take_binary_units_and_refuse_others() {
+    let base = "access:\n  listen: [\"udp:127.0.0.1:5060\"]\ncore:\n  listen: [\"udp:127.0.0.1:5062\"]\n  upstream: [\"sip:127.0.0.1:5080\"]\n";
+    let with = |size: &str| {
+        Config::from_str(
+            &format!("{base}records:\n  rotate_size: {size}\n"),
+            "p.yaml",
+        )
+    };
+    assert_eq!(with("64KiB").unwrap().records.rotate_size, 64 << 10);
+    assert_eq!(with("1_048_576").unwrap().records.rotate_size, 1 << 20);
+    assert_eq!(with("2GiB").unwrap().records.rotate_size, 2 << 30);
+    for bad in ["12MB", "1KiB", "99999999999999999999GiB", "-1", "MiB"] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("p.yaml:7:16: records.rotate_size:"),
+            "{bad}: {e}"
+        );
     }
 }

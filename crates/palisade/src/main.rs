@@ -1,11 +1,17 @@
 //! `palisade`: the session border controller binary.
 #![forbid(unsafe_code)]
 
+mod admin;
+mod book;
+mod ctl;
 mod inspect;
 mod logging;
+mod metrics;
 mod protection;
+mod records;
 mod service;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,8 +25,8 @@ use palisade_config::Config;
     about = "Palisade session border controller"
 )]
 struct Cli {
-    /// The configuration file to run with.
-    #[arg(long, value_name = "FILE")]
+    /// The configuration file to run with (for `ctl`: where to find the admin API).
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -42,6 +48,19 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Talk to a running Palisade through its admin API (address and token from --config,
+    /// or from --admin and --token).
+    Ctl {
+        /// The admin API's address, IP:PORT (default: admin.listen of --config, or
+        /// 127.0.0.1:9090).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+        /// The bearer token (default: admin.token of --config).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: ctl::Action,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +68,20 @@ fn main() -> ExitCode {
     match (cli.command, cli.config) {
         (Some(Command::Inspect { files }), _) => inspect::run(&files),
         (Some(Command::CheckConfig { file }), _) => check_config(&file),
+        (
+            Some(Command::Ctl {
+                admin,
+                token,
+                action,
+            }),
+            config,
+        ) => match ctl::Target::resolve(config.as_deref(), admin, token) {
+            Ok(target) => ctl::run(&target, action),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         (None, Some(file)) => run(&file),
         (None, None) => {
             eprintln!("palisade: give --config FILE, or a subcommand (see palisade --help)");

@@ -1,12 +1,14 @@
 //! The running SBC: the transports feed the B2BUA, whose output goes back to the
 //! transports, on one task. The B2BUA is sans-IO, so this loop is all the glue there is:
-//! events in, the clock, messages out.
+//! events in, the clock, messages out. The B2BUA's events feed the logs, the metrics and
+//! the call records ([`Observer`]); the admin API asks the loop through a channel.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
 
 use palisade_b2bua::{
     B2bua, B2buaConfig, Destination, Event, Inbound, MediaControl, MediaError, MediaRemote,
@@ -16,7 +18,7 @@ use palisade_config::{Config, UpstreamHost};
 use palisade_fraud::Fraud;
 use palisade_guard::Guard;
 use palisade_media::{
-    Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionId, SessionSpec,
+    Leg, PortRange, Relay, RelayConfig, RelayError, Remote, SessionId, SessionSpec, SessionStats,
 };
 use palisade_sip::Side;
 use palisade_transport::{
@@ -24,6 +26,15 @@ use palisade_transport::{
     TransportLimits, Transports,
 };
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::admin::{self, Admin, Command, DrainView, RegistrationView, Status};
+use crate::book::CallBook;
+use crate::metrics::{GuardSource, MediaSource, MediaTotals, Metrics, TransportSource};
+use crate::records::Records;
+
+/// Admin requests waiting for the loop; more wait in their HTTP handlers.
+const COMMAND_QUEUE: usize = 16;
 
 use crate::protection::{self, GuardAdmission};
 
@@ -40,6 +51,12 @@ pub(crate) enum StartError {
     Signal(std::io::Error),
     #[error(transparent)]
     Media(#[from] RelayError),
+    #[error("cannot listen on admin.listen {0}: {1}")]
+    Admin(SocketAddr, std::io::Error),
+    #[error("cannot open records.path {0}: {1}")]
+    Records(std::path::PathBuf, std::io::Error),
+    #[error("cannot register the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// The media relay as the B2BUA sees it: call ids mapped to relay sessions.
@@ -48,14 +65,20 @@ pub(crate) struct RelayMedia {
     relay: Arc<Relay>,
     sessions: HashMap<u64, SessionId>,
     calls: HashMap<SessionId, u64>,
+    /// The final counters of sessions just closed, until their call's record takes them
+    /// (the B2BUA closes the media and reports the call's end in the same step).
+    closed: HashMap<u64, SessionStats>,
+    totals: Arc<MediaTotals>,
 }
 
 impl RelayMedia {
-    pub(crate) fn new(relay: Arc<Relay>) -> Self {
+    pub(crate) fn new(relay: Arc<Relay>, totals: Arc<MediaTotals>) -> Self {
         Self {
             relay,
             sessions: HashMap::new(),
             calls: HashMap::new(),
+            closed: HashMap::new(),
+            totals,
         }
     }
 
@@ -152,6 +175,8 @@ impl MediaControl for RelayMedia {
                 }
                 tracing::info!(call, session = %id, packets, lost, "media session closed");
                 tracing::debug!(call, session = %id, ?stats, "media counters");
+                self.totals.add_closed(&stats);
+                self.closed.insert(call, stats);
             }
             Err(e) => tracing::debug!(error = %e, call, "media close"),
         }
@@ -305,8 +330,36 @@ fn source(flow: &palisade_transport::Flow) -> Source<FlowId> {
     }
 }
 
+/// Every line about a call carries `call`, Palisade's number for it, which is also the
+/// `call` field of its record.
 fn log_event(e: &Event) {
     match e {
+        Event::CallStarted {
+            call,
+            from,
+            call_id,
+            caller,
+            callee,
+            remotes,
+        } => tracing::info!(
+            call,
+            ?from,
+            call_id,
+            caller,
+            callee,
+            remote = %remotes[0],
+            upstream = %remotes[1],
+            "CallStarted"
+        ),
+        Event::CallAnswered { call, remote } => {
+            tracing::info!(call, %remote, "CallAnswered");
+        }
+        Event::CallEnded {
+            call,
+            why,
+            by,
+            status,
+        } => tracing::info!(call, why, ?by, ?status, "CallEnded"),
         Event::Rejected { side, why } => tracing::debug!(?side, why, "message refused"),
         Event::UpstreamDown { upstream } => tracing::warn!(upstream, "upstream down"),
         Event::UpstreamUp { upstream } => tracing::info!(upstream, "upstream up"),
@@ -360,8 +413,114 @@ fn log_event(e: &Event) {
     }
 }
 
-/// Runs until SIGTERM or SIGINT, then drains: no new calls, and the process ends when the
-/// last call has or the drain deadline passes.
+/// What watches the B2BUA: the call book, the metrics, the record writer and the state
+/// the health checks read. Every event the B2BUA reports passes through [`Observer::event`].
+#[derive(Debug)]
+struct Observer {
+    book: CallBook,
+    metrics: Arc<Metrics>,
+    status: Arc<Status>,
+    records: Option<Records>,
+    /// Told of failed authentications.
+    guard: Arc<Guard>,
+}
+
+impl Observer {
+    fn event(&mut self, engine: &mut Engine, e: &Event) {
+        log_event(e);
+        match e {
+            Event::AuthFailed { source, account } => {
+                self.guard.auth_failed(Instant::now(), source.ip(), account);
+            }
+            Event::FraudAlert { level, .. } => self
+                .metrics
+                .fraud_events
+                .with_label_values(&[&level.to_string()])
+                .inc(),
+            _ => {}
+        }
+        let now = (SystemTime::now(), Instant::now());
+        let m = &self.metrics;
+        if let Some(record) = self
+            .book
+            .on_event(e, now.0, now.1, m, &mut engine.media_mut().closed)
+        {
+            match &self.records {
+                Some(r) => {
+                    self.book.hold_until_synced(record.clone());
+                    r.write(record);
+                }
+                None => tracing::debug!(call = record.call, "no records.path: record not kept"),
+            }
+        }
+        match e {
+            Event::RegistrationAbsorbed { .. } => m.registrations_absorbed.inc(),
+            Event::UpstreamUp { .. } | Event::UpstreamDown { .. } => self.upstreams(engine),
+            _ => {}
+        }
+    }
+
+    /// The upstreams' health, for `palisade_upstream_up` and the readiness check.
+    fn upstreams(&self, engine: &Engine) {
+        let mut up = 0;
+        for u in engine.upstreams() {
+            up += usize::from(u.up);
+            self.metrics
+                .upstream_up
+                .with_label_values(&[&u.upstream.name])
+                .set(i64::from(u.up));
+        }
+        self.status.upstreams_up.store(up, Relaxed);
+    }
+
+    /// After each step of the loop: the gauges that follow the engine's state.
+    fn after_step(&self, engine: &Engine) {
+        self.metrics
+            .registrations_active
+            .set(i64::try_from(engine.registrar().len()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Opens the record file and starts its writer, when `records.path` is set. Records made
+/// durable are reported on `synced`.
+fn start_records(
+    config: &Config,
+    synced: mpsc::UnboundedSender<Vec<u64>>,
+) -> Result<Option<Records>, StartError> {
+    let Some(path) = &config.records.path else {
+        return Ok(None);
+    };
+    let r = Records::start(&config.records, path, synced)
+        .map_err(|e| StartError::Records(path.clone(), e))?;
+    tracing::info!(path = %path.display(), "writing call records");
+    Ok(Some(r))
+}
+
+/// Binds the admin listener and serves it on this runtime.
+async fn start_admin(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    status: Arc<Status>,
+) -> Result<mpsc::Receiver<Command>, StartError> {
+    let addr = config.admin.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Admin(addr, e))?;
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let admin = Arc::new(Admin {
+        metrics,
+        status,
+        commands: tx,
+        token: config.admin.token.clone(),
+    });
+    tracing::info!(%addr, "admin API and metrics listening");
+    tokio::spawn(admin::serve(listener, admin));
+    Ok(rx)
+}
+
+/// Runs until SIGTERM or SIGINT (or `POST /api/drain`), then drains: no new calls, and
+/// the process ends when the last call has or the drain deadline passes, when the calls
+/// left are ended. The records of every call are on disk before it returns.
 pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     let guard = Arc::new(Guard::new(protection::rules(&config), Instant::now()));
     if let Some(file) = &config.security.bans.file {
@@ -377,14 +536,34 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
         tracing::info!(side = ?l.side, protocol = %l.protocol, addr = %l.addr, "listening");
     }
     let relay = Arc::new(Relay::start(relay_config(&config))?);
+    let totals = Arc::new(MediaTotals::default());
+    let mut metrics = Metrics::new()?;
+    metrics.add_source(Box::new(TransportSource(transports.stats())));
+    metrics.add_source(Box::new(MediaSource {
+        relay: Arc::clone(&relay),
+        closed: Arc::clone(&totals),
+    }));
+    metrics.add_source(Box::new(GuardSource(Arc::clone(&guard))));
+    let metrics = Arc::new(metrics);
+    let status = Arc::new(Status::default());
+    let mut commands = start_admin(&config, Arc::clone(&metrics), Arc::clone(&status)).await?;
+    let (synced_tx, mut synced) = mpsc::unbounded_channel();
+    let mut observer = Observer {
+        book: CallBook::default(),
+        metrics,
+        status,
+        records: start_records(&config, synced_tx.clone())?,
+        guard: Arc::clone(&guard),
+    };
     let mut engine: Engine = B2bua::with_policy(
         b2bua_config(&config, &transports)?,
         seed()?,
         Instant::now(),
-        RelayMedia::new(Arc::clone(&relay)),
+        RelayMedia::new(Arc::clone(&relay), totals),
         Fraud::new(config.fraud.rules.clone()),
     );
     set_wall_clock(&mut engine);
+    observer.upstreams(&engine);
     let mut media_check = tokio::time::interval(Duration::from_secs(1));
     media_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
@@ -403,7 +582,7 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
                 Some(ev) => {
                     engine.set_overloaded(events.len() > overload_queue);
                     if protection::admit(&guard, &transports, &ev) {
-                        handle(&mut engine, &mut outgoing, ev);
+                        handle(&mut engine, &mut outgoing, &observer.metrics, ev);
                     }
                 }
                 None => break,
@@ -414,18 +593,40 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
                 media_timeouts(&mut engine, &config);
                 protection::maintain(&guard, &config);
             }
-            _ = term.recv() => drain_until = Some(start_drain(&mut engine, &config)),
-            _ = int.recv() => drain_until = Some(start_drain(&mut engine, &config)),
+            Some(cmd) = commands.recv() => {
+                command(&mut engine, &observer, &config, &mut drain_until, cmd);
+            }
+            Some(calls) = synced.recv() => observer.book.synced(&calls),
+            _ = term.recv() => start_drain(&mut engine, &observer, &config, &mut drain_until),
+            _ = int.recv() => start_drain(&mut engine, &observer, &config, &mut drain_until),
         }
-        flush(&mut engine, &transports, &mut outgoing, &guard);
-        if let Some(deadline) = drain_until
-            && (engine.calls() == 0 || Instant::now() >= deadline)
-        {
-            tracing::info!(calls = engine.calls(), "drained; stopping");
-            break;
+        flush(&mut engine, &transports, &mut outgoing, &mut observer);
+        observer.after_step(&engine);
+        if let Some(deadline) = drain_until {
+            if engine.calls() > 0 && Instant::now() >= deadline {
+                tracing::info!(
+                    calls = engine.calls(),
+                    "drain deadline: ending the calls left"
+                );
+                engine.end_all_calls(Instant::now(), "drain deadline");
+                flush(&mut engine, &transports, &mut outgoing, &mut observer);
+            }
+            if engine.calls() == 0 {
+                tracing::info!("drained; stopping");
+                break;
+            }
         }
     }
     transports.shutdown().await;
+    if let Some(r) = observer.records.take() {
+        // Writes and syncs what is queued; the loop no longer runs, so this may block.
+        r.finish();
+        while let Ok(calls) = synced.try_recv() {
+            observer.book.synced(&calls);
+        }
+        tracing::info!(unsynced = observer.book.unsynced(), "call records written");
+    }
+    drop(synced_tx);
     if let Some(file) = &config.security.bans.file {
         protection::save_bans(&guard, file);
     }
@@ -438,7 +639,7 @@ type Engine = B2bua<FlowId, RelayMedia, Fraud>;
 /// Gives the fraud policy the wall clock (for its time windows and daily counters), every
 /// second, so that a clock set by NTP is followed.
 fn set_wall_clock(engine: &mut Engine) {
-    let unix = std::time::SystemTime::now()
+    let unix = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     engine.policy_mut().set_wall_clock(Instant::now(), unix);
@@ -455,10 +656,76 @@ fn media_timeouts(engine: &mut Engine, config: &Config) {
     }
 }
 
-fn start_drain(engine: &mut Engine, config: &Config) -> Instant {
+/// Stops taking calls; the first drain sets the deadline, a second one changes nothing.
+fn start_drain(
+    engine: &mut Engine,
+    observer: &Observer,
+    config: &Config,
+    drain_until: &mut Option<Instant>,
+) {
+    if drain_until.is_some() {
+        return;
+    }
     tracing::info!(calls = engine.calls(), deadline = ?config.drain.deadline, "draining");
     engine.drain();
-    Instant::now() + config.drain.deadline
+    observer.status.draining.store(true, Relaxed);
+    *drain_until = Some(Instant::now() + config.drain.deadline);
+}
+
+/// Answers an admin API request from the engine's state.
+fn command(
+    engine: &mut Engine,
+    observer: &Observer,
+    config: &Config,
+    drain_until: &mut Option<Instant>,
+    cmd: Command,
+) {
+    // A requester that gave up has dropped its receiver: nothing to do about it.
+    match cmd {
+        Command::Calls(reply) => {
+            let _ = reply.send(observer.book.view());
+        }
+        Command::Registrations(reply) => {
+            let _ = reply.send(registrations(engine));
+        }
+        Command::Drain(reply) => {
+            start_drain(engine, observer, config, drain_until);
+            let left = drain_until.map_or(Duration::ZERO, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let _ = reply.send(DrainView {
+                draining: true,
+                calls: engine.calls(),
+                deadline_in: left.as_secs(),
+            });
+        }
+    }
+}
+
+fn registrations(engine: &Engine) -> Vec<RegistrationView> {
+    let now = Instant::now();
+    let mut v: Vec<_> = engine
+        .registrar()
+        .iter()
+        .map(|(token, b)| {
+            let protocol = match &b.destination {
+                Destination::Flow { protocol, .. } | Destination::Address { protocol, .. } => {
+                    *protocol
+                }
+            };
+            RegistrationView {
+                aor: b.aor.clone(),
+                contact: b.contact.clone(),
+                remote: b.destination.remote(),
+                transport: protocol.to_string(),
+                nat: b.nat,
+                expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
+                token: token.to_owned(),
+            }
+        })
+        .collect();
+    v.sort_by(|a, b| a.aor.cmp(&b.aor).then(a.contact.cmp(&b.contact)));
+    v
 }
 
 /// Connections Palisade opened toward an address (a PBX over TCP or TLS). When one closes,
@@ -470,16 +737,19 @@ struct Outgoing {
     by_flow: HashMap<FlowId, Destination<FlowId>>,
 }
 
-fn handle(engine: &mut Engine, outgoing: &mut Outgoing, ev: TransportEvent) {
+fn handle(engine: &mut Engine, outgoing: &mut Outgoing, metrics: &Metrics, ev: TransportEvent) {
     let now = Instant::now();
     match ev {
-        TransportEvent::Message { flow, message, .. } => engine.handle_inbound(
-            now,
-            Inbound {
-                source: source(&flow),
-                message,
-            },
-        ),
+        TransportEvent::Message { flow, message, .. } => {
+            metrics.sip_received(flow.side, &message);
+            engine.handle_inbound(
+                now,
+                Inbound {
+                    source: source(&flow),
+                    message,
+                },
+            );
+        }
         TransportEvent::Malformed { flow, error, bytes } => {
             engine.handle_malformed(source(&flow), &bytes, &error)
         }
@@ -493,8 +763,13 @@ fn handle(engine: &mut Engine, outgoing: &mut Outgoing, ev: TransportEvent) {
     }
 }
 
-/// Sends what the B2BUA produced and logs what it reported.
-fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing, guard: &Guard) {
+/// Sends what the B2BUA produced and passes on what it reported.
+fn flush(
+    engine: &mut Engine,
+    transports: &Transports,
+    outgoing: &mut Outgoing,
+    observer: &mut Observer,
+) {
     loop {
         let mut failed = Vec::new();
         while let Some(Transmit {
@@ -517,10 +792,7 @@ fn flush(engine: &mut Engine, transports: &Transports, outgoing: &mut Outgoing, 
             }
         }
         while let Some(e) = engine.poll_event() {
-            if let Event::AuthFailed { source, account } = &e {
-                guard.auth_failed(Instant::now(), source.ip(), account);
-            }
-            log_event(&e);
+            observer.event(engine, &e);
         }
         if failed.is_empty() {
             return;

@@ -29,6 +29,7 @@
 // here and nowhere else outside `#[test]` code.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod admin;
 pub mod baresip;
 pub mod capture;
 pub mod isolation;

@@ -48,6 +48,9 @@ pub struct PalisadeBuilder {
     /// Certificate and key of an access-side TLS listener.
     access_tls: Option<(PathBuf, PathBuf)>,
     media_timeout: Option<String>,
+    admin_token: Option<String>,
+    records: Option<PathBuf>,
+    drain_deadline: Option<String>,
     extra: Vec<String>,
     /// The `fraud` section; by default callers need not register, as most tests' SIPp
     /// phones call without registering.
@@ -56,6 +59,24 @@ pub struct PalisadeBuilder {
 }
 
 impl PalisadeBuilder {
+    /// `admin.token`: the admin API then wants it as a bearer token.
+    pub fn admin_token(mut self, token: &str) -> PalisadeBuilder {
+        self.admin_token = Some(token.to_owned());
+        self
+    }
+
+    /// `records.path`: where call records are written.
+    pub fn records(mut self, path: &Path) -> PalisadeBuilder {
+        self.records = Some(path.to_owned());
+        self
+    }
+
+    /// `drain.deadline` (e.g. `"1s"`): how long calls may go on after SIGTERM.
+    pub fn drain_deadline(mut self, deadline: &str) -> PalisadeBuilder {
+        self.drain_deadline = Some(deadline.to_owned());
+        self
+    }
+
     /// Also listen for TLS on the core side with this certificate and key, and trust
     /// `upstream_ca` for `;transport=tls` upstreams.
     pub fn core_tls(mut self, cert: &Path, key: &Path, upstream_ca: &Path) -> PalisadeBuilder {
@@ -226,6 +247,18 @@ impl PalisadeBuilder {
         if !yaml.ends_with('\n') {
             yaml.push('\n');
         }
+        if let Some(t) = &self.admin_token {
+            yaml = yaml.replace(
+                &format!("admin:\n  listen: \"{admin_ip}:{admin}\"\n"),
+                &format!("admin:\n  listen: \"{admin_ip}:{admin}\"\n  token: \"{t}\"\n"),
+            );
+        }
+        if let Some(p) = &self.records {
+            yaml.push_str(&format!("records:\n  path: \"{}\"\n", p.display()));
+        }
+        if let Some(d) = &self.drain_deadline {
+            yaml.push_str(&format!("drain:\n  deadline: {d}\n"));
+        }
         for e in &self.extra {
             yaml.push_str(e);
             if !e.ends_with('\n') {
@@ -302,6 +335,8 @@ impl PalisadeBuilder {
                 .then(|| at(self.access_ip, access_tls_port)),
             core_udp: at(self.core_ip, core_port),
             core_tcp: self.core_tcp.then(|| at(self.core_ip, core_port)),
+            admin: at(admin.0, admin.1),
+            admin_token: self.admin_token,
             config,
             netns: self.netns,
         };
@@ -340,6 +375,8 @@ pub struct Palisade {
     access_tls: Option<SocketAddr>,
     core_udp: SocketAddr,
     core_tcp: Option<SocketAddr>,
+    admin: SocketAddr,
+    admin_token: Option<String>,
     config: PathBuf,
     netns: Option<Netns>,
 }
@@ -362,6 +399,9 @@ impl Palisade {
             core_tls: None,
             access_tls: None,
             media_timeout: None,
+            admin_token: None,
+            records: None,
+            drain_deadline: None,
             extra: Vec::new(),
             fraud: None,
             netns: None,
@@ -391,6 +431,39 @@ impl Palisade {
     /// The TCP address of the core side, when configured.
     pub fn core_tcp(&self) -> Option<SocketAddr> {
         self.core_tcp
+    }
+
+    /// The admin API's address (`admin.listen`).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// A request to the admin API with the configured token (if any): the status and
+    /// the body. `None` when the connection fails.
+    pub fn admin_request(&self, method: &str, path: &str) -> Option<(u16, String)> {
+        self.admin_request_with(method, path, self.admin_token.as_deref())
+    }
+
+    /// The same with the token given (or none).
+    pub fn admin_request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Option<(u16, String)> {
+        let go = || super::admin::request(self.admin, method, path, token);
+        match &self.netns {
+            Some(ns) => ns.enter(go),
+            None => go(),
+        }
+    }
+
+    /// `GET path` that must answer 200: the body.
+    pub fn admin_get(&self, path: &str) -> String {
+        match self.admin_request("GET", path) {
+            Some((200, body)) => body,
+            other => panic!("GET {path} on {}: {other:?}", self.admin),
+        }
     }
 
     /// The configuration file it runs with.

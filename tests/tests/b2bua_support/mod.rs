@@ -2,6 +2,8 @@
 //! peers around a Palisade, and reading SIPp's message traces.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+pub(crate) mod media_call;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -345,4 +347,57 @@ pub(crate) fn registered_1002(dir: &TestDir, sbc: &mut Palisade) -> SippRun {
     let run = sipp.key("contact", &contact).start(dir);
     sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
     run
+}
+
+/// SIPp's built-in caller on `ip` placing one call to 1002 at `to` that stays up for
+/// `hold` before its BYE.
+pub(crate) fn long_call(
+    dir: &TestDir,
+    name: &str,
+    ip: Ipv4Addr,
+    to: SocketAddr,
+    hold: Duration,
+) -> SippRun {
+    Sipp::new(name, Scenario::BuiltIn("uac"), ip)
+        .remote(to)
+        .service("1002")
+        .calls(1)
+        .timeout(RUN)
+        .arg("-d")
+        .arg(&hold.as_millis().to_string())
+        .start(dir)
+}
+
+/// A new call from `ip` to a draining Palisade at `to`: it fails, with 503.
+pub(crate) fn assert_new_call_gets_503(dir: &TestDir, name: &str, ip: Ipv4Addr, to: SocketAddr) {
+    let mut refused = Sipp::new(name, Scenario::BuiltIn("uac"), ip)
+        .remote(to)
+        .service("1002")
+        .calls(1)
+        .timeout(Duration::from_secs(5))
+        .trace_messages(true)
+        .start(dir);
+    let r = refused.wait(Duration::from_secs(10));
+    assert_eq!(r.successful, 0, "{r:?}");
+    assert!(
+        refused.messages().contains("SIP/2.0 503"),
+        "no 503 while draining:\n{}",
+        refused.messages()
+    );
+}
+
+/// Phone 1002 on `ip` (secret `secret1002`) registering through Palisade at `to` with
+/// `register_auth_stay.xml`, then staying for `stay`; Contact is the phone's own
+/// address. Not started: a test may add arguments.
+pub(crate) fn registering_phone(ip: Ipv4Addr, to: SocketAddr, stay: Duration) -> Sipp {
+    let phone = Sipp::new("phone", Scenario::file("register_auth_stay.xml"), ip)
+        .remote(to)
+        .service("1002")
+        .auth("1002", "secret1002")
+        .calls(1)
+        .timeout(RUN)
+        .arg("-d")
+        .arg(&stay.as_millis().to_string());
+    let contact = phone.local_addr().to_string();
+    phone.key("contact", &contact)
 }

@@ -315,11 +315,15 @@ fn a_call_reaching_its_duration_cap_gets_bye_on_both_legs() {
     assert_eq!(byes, [Side::Access, Side::Core]);
     assert_eq!(w.b.calls(), 0);
     assert_eq!(w.b.policy().ended, [1]);
-    assert!(has_event(&w, |e| *e
-        == Event::CallEnded {
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::CallEnded {
             call: 1,
-            why: "duration limit"
-        }));
+            why: "duration limit",
+            by: crate::EndedBy::Palisade,
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -3,8 +3,8 @@ use std::time::Duration;
 use palisade_sip::{HeaderName, Method};
 
 use super::support::*;
-use crate::Event;
 use crate::types::Side;
+use crate::{EndedBy, Event};
 
 /// Sets up an answered, ACKed call; returns (the INVITE the PBX got, the 200 the phone got).
 fn establish(w: &mut World) -> (palisade_sip::Message, palisade_sip::Message) {
@@ -76,7 +76,29 @@ fn a_call_from_the_phone_is_two_dialogs() {
     assert_eq!(bye_ok.status(), Some(200));
     assert_eq!(bye_ok.cseq().unwrap().method, Method::Bye);
     assert_eq!(w.b.calls(), 0);
-    assert!(has_event(&w, |e| matches!(e, Event::CallEnded { .. })));
+    // The events carry what a call record needs: who called whom from where, who hung up.
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::CallStarted { call: 1, from: Side::Access, call_id, caller, callee, remotes }
+            if call_id == "phone-call-1"
+                && caller == "sip:1001@example.com"
+                && callee == "sip:1002@203.0.113.10"
+                && remotes[0] == addr(PHONE)
+                && remotes[1] == addr(PBX)
+    )));
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::CallAnswered { call: 1, remote } if *remote == addr(PBX)
+    )));
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::CallEnded {
+            call: 1,
+            why: "hung up",
+            by: EndedBy::Side(Side::Access),
+            status: None
+        }
+    )));
     // Once the transactions' linger timers pass, nothing is left.
     w.advance(Duration::from_secs(40));
     assert_eq!(w.b.transactions(), (0, 0));
@@ -159,6 +181,16 @@ Content-Length: 0
     let ack = w.one_sent_to(Side::Core);
     assert_eq!(ack.method(), Some(&Method::Ack));
     assert_eq!(w.b.calls(), 0);
+    // The caller's CANCEL is what ended it, not the PBX's 487.
+    assert!(has_event(&w, |e| matches!(
+        e,
+        Event::CallEnded {
+            why: "cancelled",
+            by: EndedBy::Side(Side::Access),
+            status: Some(487),
+            ..
+        }
+    )));
     // The phone ACKs the 487.
     w.phone_sends(msg("ACK sip:1002@203.0.113.10 SIP/2.0
 Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKp2;rport
@@ -663,4 +695,43 @@ fn a_replaces_header_is_translated_or_dropped() {
         let core = w.one_sent_to(Side::Core);
         assert!(core.headers_by_raw_name("Replaces").next().is_none());
     }
+}
+
+#[test]
+fn end_all_calls_hangs_up_answered_calls_and_refuses_ringing_ones() {
+    let mut w = World::new(&[PBX]);
+    let (_invite, _ok) = establish(&mut w);
+    w.phone_sends(phone_invite("phone-call-ringing", "z9hG4bKring"));
+    let ringing_invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&ringing_invite, 180, Some("pbx9")));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(180));
+    assert_eq!(w.b.calls(), 2);
+
+    let now = w.now;
+    w.b.end_all_calls(now, "drain deadline");
+    assert_eq!(w.b.calls(), 0);
+    let to_phone = w.all_sent_to(Side::Access);
+    assert!(to_phone.iter().any(|m| m.method() == Some(&Method::Bye)));
+    assert!(to_phone.iter().any(|m| m.status() == Some(503)));
+    let to_pbx = w.all_sent_to(Side::Core);
+    assert!(to_pbx.iter().any(|m| m.method() == Some(&Method::Bye)));
+    assert!(to_pbx.iter().any(|m| m.method() == Some(&Method::Cancel)));
+    while let Some(e) = w.b.poll_event() {
+        w.events.push(e);
+    }
+    let ended: Vec<_> = w
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::CallEnded {
+                    why: "drain deadline",
+                    by: EndedBy::Palisade,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(ended.len(), 2, "{:?}", w.events);
 }

@@ -1,0 +1,206 @@
+//! The admin API of the running Palisade, and `palisade ctl` against it: health checks,
+//! the registrations and calls it holds, the bearer token, and a drain started over HTTP.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod b2bua_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use b2bua_support::*;
+use palisade_tests::harness::admin::{json, metric};
+use palisade_tests::harness::palisade::{Palisade, binary};
+use palisade_tests::harness::peer_test;
+use palisade_tests::harness::ports::role;
+use palisade_tests::harness::sipp::{Scenario, Sipp, SippRun};
+use palisade_tests::harness::workdir::TestDir;
+
+const TOKEN: &str = "operations-test-token-0123456789";
+
+/// Runs `palisade ctl ARGS...`: exit success, stdout.
+fn ctl(args: &[&str]) -> (bool, String) {
+    let out = Command::new(binary())
+        .arg("ctl")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A PBX, a Palisade in front of it, and a call through them answered and staying up
+/// for 3 s.
+fn a_call_in_progress(dir: &TestDir) -> (SippRun, Palisade, SippRun) {
+    let pbx = callee(dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[pbx.local_addr()]).start(dir);
+    let call = long_call(
+        dir,
+        "caller",
+        role::PHONE_A,
+        sbc.access(),
+        Duration::from_secs(3),
+    );
+    sbc.wait_log_count("CallAnswered", 1, Duration::from_secs(5));
+    (pbx, sbc, call)
+}
+
+/// A phone registered through Palisade, then a call in progress: both show in the API,
+/// in the metrics and in `palisade ctl`.
+#[test]
+fn registrations_calls_and_health() {
+    let dir = peer_test("ops-api");
+    let mut registrar = callee(&dir, "registrar", "uas_registrar.xml", role::PBX, &[]);
+    let mut sbc = palisade(&[registrar.local_addr()]).start(&dir);
+
+    let health = json(&sbc.admin_get("/healthz"));
+    assert_eq!(health["status"], "ok");
+    let ready = json(&sbc.admin_get("/readyz"));
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["upstreams_up"], 1);
+    assert_eq!(
+        json(&sbc.admin_get("/api/registrations")),
+        serde_json::json!([])
+    );
+
+    let phone = registering_phone(role::PHONE_B, sbc.access(), Duration::from_secs(20));
+    let phone_addr = phone.local_addr();
+    let _phone = phone.start(&dir);
+    sbc.wait_log_count("Registered {", 1, Duration::from_secs(10));
+    let regs = json(&sbc.admin_get("/api/registrations"));
+    let regs = regs.as_array().unwrap();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert!(
+        regs[0]["aor"].as_str().unwrap().contains("1002@"),
+        "{regs:?}"
+    );
+    assert_eq!(regs[0]["remote"], phone_addr.to_string());
+    assert_eq!(regs[0]["transport"], "udp");
+    assert!(regs[0]["expires_in"].as_u64().unwrap() > 0);
+    let text = sbc.admin_get("/metrics");
+    assert_eq!(
+        metric(&text, "palisade_registrations_active"),
+        1.0,
+        "{text}"
+    );
+
+    // A call that stays up for 3 s, through a Palisade in front of a PBX that answers
+    // calls (the registrar's scenario does not).
+    finish_ok(&mut registrar);
+    drop(sbc);
+
+    let dir = peer_test("ops-api-calls");
+    let (mut pbx, mut sbc, mut long_call) = a_call_in_progress(&dir);
+    let calls = json(&sbc.admin_get("/api/calls"));
+    let calls = calls.as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["state"], "answered", "{c}");
+    assert_eq!(c["from"], "access");
+    assert_eq!(c["callee"], format!("sip:1002@{}", sbc.access()));
+    assert_eq!(c["legs"][1]["remote"], pbx.local_addr().to_string());
+    assert!(c["answer"].is_string());
+    let text = sbc.admin_get("/metrics");
+    assert_eq!(metric(&text, "palisade_calls_active"), 1.0);
+    assert_eq!(
+        metric(&text, "palisade_media_streams_active"),
+        1.0,
+        "{text}"
+    );
+
+    // palisade ctl finds the API and its token in the configuration file.
+    let config = sbc.config_path().to_str().unwrap().to_owned();
+    let (ok, out) = ctl(&["--config", &config, "calls"]);
+    assert!(ok, "{out}");
+    assert_eq!(json(&out).as_array().unwrap().len(), 1, "{out}");
+    let (ok, out) = ctl(&["--config", &config, "health"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("\"ready\": true"), "{out}");
+    let admin = sbc.admin().to_string();
+    let (ok, out) = ctl(&["--admin", &admin, "metrics"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("palisade_calls_active 1"), "{out}");
+
+    let r = long_call.wait(RUN);
+    assert!(r.all_succeeded(1), "{r:?}");
+    sbc.wait_calls_ended(1, Duration::from_secs(5));
+    assert_eq!(json(&sbc.admin_get("/api/calls")), serde_json::json!([]));
+    finish_ok(&mut pbx);
+}
+
+/// With admin.token set, everything but the health checks wants it.
+#[test]
+fn the_token_is_enforced() {
+    let dir = peer_test("ops-api-token");
+    let mut pbx = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let sbc: Palisade = palisade(&[pbx.local_addr()]).admin_token(TOKEN).start(&dir);
+    for path in ["/metrics", "/api/calls", "/api/registrations"] {
+        let (code, body) = sbc.admin_request_with("GET", path, None).unwrap();
+        assert_eq!(code, 401, "{path}: {body}");
+        let (code, _) = sbc
+            .admin_request_with("GET", path, Some("operations-test-token-wrong-value"))
+            .unwrap();
+        assert_eq!(code, 401, "{path} with a wrong token");
+        let (code, _) = sbc.admin_request_with("GET", path, Some(TOKEN)).unwrap();
+        assert_eq!(code, 200, "{path} with the token");
+    }
+    let (code, _) = sbc.admin_request_with("POST", "/api/drain", None).unwrap();
+    assert_eq!(code, 401);
+    for path in ["/healthz", "/readyz"] {
+        let (code, _) = sbc.admin_request_with("GET", path, None).unwrap();
+        assert_eq!(code, 200, "{path} needs no token");
+    }
+    assert_eq!(sbc.admin_request("GET", "/nothing").unwrap().0, 404);
+    assert_eq!(sbc.admin_request("GET", "/api/drain").unwrap().0, 405);
+
+    // ctl with the token on the command line; without it, refused.
+    let admin = sbc.admin().to_string();
+    let (ok, out) = ctl(&["--admin", &admin, "--token", TOKEN, "registrations"]);
+    assert!(ok, "{out}");
+    assert_eq!(json(&out), serde_json::json!([]));
+    let (ok, out) = ctl(&["--admin", &admin, "calls"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("401"), "{out}");
+    drop(sbc);
+    let _ = pbx.finish(Duration::from_secs(10));
+}
+
+/// POST /api/drain (through palisade ctl): not ready any more, new calls get 503, and the
+/// process exits once the call in progress has ended.
+#[test]
+fn drain_over_the_api() {
+    let dir = peer_test("ops-api-drain");
+    let (mut pbx, mut sbc, mut long_call) = a_call_in_progress(&dir);
+
+    let config = sbc.config_path().to_str().unwrap().to_owned();
+    let (ok, out) = ctl(&["--config", &config, "drain"]);
+    assert!(ok, "{out}");
+    let d = json(&out);
+    assert_eq!(d["draining"], true, "{d}");
+    assert_eq!(d["calls"], 1, "{d}");
+    let (code, body) = sbc.admin_request("GET", "/readyz").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(json(&body)["draining"], true);
+    // The health check still answers: the process is alive.
+    assert_eq!(sbc.admin_request("GET", "/healthz").unwrap().0, 200);
+    let (ok, _) = ctl(&["--config", &config, "health"]);
+    assert!(!ok, "ctl health fails while draining");
+
+    let mut refused = Sipp::new("refused", Scenario::BuiltIn("uac"), role::PHONE_B)
+        .remote(sbc.access())
+        .service("1002")
+        .calls(1)
+        .timeout(Duration::from_secs(5))
+        .trace_messages(true)
+        .start(&dir);
+    let r = refused.wait(Duration::from_secs(10));
+    assert_eq!(r.successful, 0, "{r:?}");
+    assert!(refused.messages().contains("SIP/2.0 503"));
+
+    let r = long_call.wait(RUN);
+    assert!(r.all_succeeded(1), "{r:?}");
+    let status = sbc.peer().wait_for_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    finish_ok(&mut pbx);
+}
