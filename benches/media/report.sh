@@ -38,7 +38,7 @@ Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the media part
 
 EOF
 
-table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" '
+table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" -v late_ms="$late_ms" '
 	NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 	$5 != "ok" { next }
 	{
@@ -51,7 +51,6 @@ table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$wind
 				ok[sys, n] = pass
 			}
 			if (pass && n > best[sys]) best[sys] = n
-			if (!pass && (!(sys in fail) || n < fail[sys])) fail[sys] = n
 			rows[++nrows] = $0
 		}
 		if ($1 == "latency") { lat[sys] = $0; latn[sys] = n }
@@ -73,6 +72,9 @@ table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$wind
 			for (s = 1; s <= 3; s++) { P[S[s]] += got[S[s], N[i]]; C[S[s]] += cpu[S[s], N[i]] }
 		}
 		for (s = 1; s <= 3; s++) rate[S[s]] = C[S[s]] > 0 ? P[S[s]] / C[S[s]] : 0
+		# The first step a system failed in both tries.
+		for (i = ns; i >= 1; i--) for (s = 1; s <= 3; s++)
+			if (((S[s], N[i]) in got) && !ok[S[s], N[i]]) fail[S[s]] = N[i]
 		for (s = 1; s <= 3; s++) {
 			x = S[s]
 			if (x in lat && x in base) {
@@ -118,13 +120,15 @@ table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$wind
 		printf "%s s measured per step after the warm-up. CPU: the relay process, as a share of one\n", window
 		printf "core; the generator'\''s own CPU is shown too (it shares the 2 vCPUs). Gen. drops: packets\n"
 		printf "the kernel dropped at the generator'\''s receiving sockets (0 means the loss, if any, is\n"
-		printf "the relay'\''s).\n\n"
-		print "| system | N calls | offered | try | loss | packets / CPU-s | CPU / packet | relay CPU | generator CPU | p50 / p99 latency | gen. drops |"
+		printf "the relay'\''s). Loss counts the packets that never arrived and those that arrived more\n"
+		printf "than %s ms after they were sent (a jitter buffer discards them; a relay that falls\n", late_ms
+		printf "behind queues packets in its sockets'\'' buffers long before it drops any).\n\n"
+		print "| system | N calls | offered | try | loss (of which late) | packets / CPU-s | CPU / packet | relay CPU | generator CPU | p50 / p99 latency | gen. drops |"
 		print "|---|---|---|---|---|---|---|---|---|---|---|"
 		for (i = 1; i <= nrows; i++) {
 			split(rows[i], f, "\t")
-			printf "| %s | %d | %d pps | %d | %.3f%% | %.0f | %.2f µs | %.0f%% | %.0f%% | %.0f / %.0f µs | %d |\n", \
-				f[2], f[3], f[c["offered_pps"]], f[4], f[c["loss_pct"]], f[c["pkts_per_cpu_s"]], \
+			printf "| %s | %d | %d pps | %d | %.3f%% (%d) | %.0f | %.2f µs | %.0f%% | %.0f%% | %.0f / %.0f µs | %d |\n", \
+				f[2], f[3], f[c["offered_pps"]], f[4], f[c["loss_pct"]], f[c["late"]], f[c["pkts_per_cpu_s"]], \
 				f[c["us_per_pkt"]], (f[c["window_s"]] > 0 ? 100 * f[c["relay_cpu_s"]] / f[c["window_s"]] : 0), \
 				f[c["gen_cpu_pct"]], f[c["lat_p50_us"]], f[c["lat_p99_us"]], f[c["gen_drops"]]
 		}

@@ -10,7 +10,10 @@
 # header, 160 bytes of PCMU payload carrying the send time). What it measures, per system:
 #   1. Loss, and relayed packets per CPU-second of the relay process (utime+stime from
 #      /proc/PID/stat over the measured window), at N = STEPS calls, stepping up until
-#      loss exceeds MAX_LOSS_PCT (a failing step is run once more before it counts).
+#      loss exceeds MAX_LOSS_PCT (a failing step is run once more before it counts). A
+#      packet is lost when it never arrives or arrives more than LATE_MS after it was sent
+#      (a jitter buffer discards it): a relay that falls behind fills its sockets' receive
+#      buffers, seconds of packets, long before the kernel drops any.
 #   2. At 50% of the highest N with loss under MAX_LOSS_PCT: one-way latency p50/p99/p99.9
 #      and RFC 3550 jitter, and the same with no relay at all (the generator's sockets
 #      sending to each other: `direct`), run just before; "added" is the difference.
@@ -36,7 +39,7 @@
 # and the whole run has a global timeout (GLOBAL_TIMEOUT seconds). Processes are stopped
 # by PID.
 #
-# Settings (environment): QUICK, STEPS, WARMUP, WINDOW, MAX_LOSS_PCT, THREADS, PROFILE
+# Settings (environment): QUICK, STEPS, WARMUP, WINDOW, MAX_LOSS_PCT, LATE_MS, THREADS, PROFILE
 # (1: perf record Palisade and rtpengine at the latency load), OUT (result directory),
 # GLOBAL_TIMEOUT, DOCS (0: do not touch docs/benchmarks.md).
 set -euo pipefail
@@ -59,9 +62,10 @@ else
 	DOCS="${DOCS:-1}"
 fi
 MAX_LOSS_PCT="${MAX_LOSS_PCT:-0.1}"
+LATE_MS="${LATE_MS:-50}"
 THREADS="${THREADS:-2}"
 PROFILE="${PROFILE:-0}"
-export QUICK STEPS WARMUP WINDOW MAX_LOSS_PCT THREADS PROFILE
+export QUICK STEPS WARMUP WINDOW MAX_LOSS_PCT LATE_MS THREADS PROFILE
 
 log() { echo "media: $*" >&2; }
 die() {
@@ -112,7 +116,7 @@ load() {
 	fi
 	local rc=0
 	timeout -k 5 "$secs" "$ROOT/target/release/media_load" --system "$sys" --calls "$calls" \
-		--warmup "$WARMUP" --seconds "$WINDOW" ${pid:+--pid "$pid"} \
+		--warmup "$WARMUP" --seconds "$WINDOW" --late-ms "$LATE_MS" ${pid:+--pid "$pid"} \
 		>"$run/out" 2>"$run/err" || rc=$?
 	[ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
 	if [ "$rc" -ne 0 ] || ! grep -q '^system=' "$run/out"; then
@@ -128,7 +132,7 @@ load() {
 		tr ' ' '\n' <"$run/out" | cut -d= -f2 | paste -sd'\t'
 	} >>"$OUT/results.tsv"
 	log "$(printf '%-8s %-9s %5d calls: ' "$label" "$sys" "$calls")$(tr ' ' '\n' <"$run/out" |
-		grep -E '^(offered_pps|loss_pct|pkts_per_cpu_s|us_per_pkt|gen_cpu_pct|lat_p50_us|lat_p99_us|jitter_us|gen_drops)=' |
+		grep -E '^(offered_pps|late|loss_pct|pkts_per_cpu_s|us_per_pkt|gen_cpu_pct|lat_p50_us|lat_p99_us|jitter_us|gen_drops)=' |
 		paste -sd' ')"
 }
 
@@ -296,6 +300,7 @@ trap 'exit 130' INT TERM
 	meta warmup "$WARMUP"
 	meta window "$WINDOW"
 	meta max_loss_pct "$MAX_LOSS_PCT"
+	meta late_ms "$LATE_MS"
 	meta threads "$THREADS"
 } >"$OUT/meta.env"
 

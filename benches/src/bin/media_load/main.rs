@@ -96,6 +96,11 @@ struct Args {
     /// Calls set up (and torn down) per second at most.
     #[arg(long, default_value_t = 1000)]
     setup_rate: u32,
+    /// A packet that arrives later than this after it was sent (ms) counts as lost, as a
+    /// phone's jitter buffer would discard it: a relay that falls behind queues packets
+    /// in its sockets' buffers long before it drops any.
+    #[arg(long, default_value_t = 50)]
+    late_ms: u64,
     /// Receive buffer of each RTP socket, bytes.
     #[arg(long, default_value_t = 32 << 20)]
     rcvbuf: usize,
@@ -237,20 +242,24 @@ fn teardown(session: Session, calls: usize, rate: u32) -> Result<usize, Box<dyn 
 struct Received {
     latency: Histogram,
     jitter: Jitter,
+    /// Packets that arrived later than the late limit.
+    late: u64,
 }
 
-/// Receives on `socket` until `stop`: counts every packet, and records latency and
-/// jitter of those sent within [w0, w1).
+/// Receives on `socket` until `stop`: counts every packet and those later than
+/// `late_ns`, and records latency and jitter of those sent within [w0, w1).
 fn receive(
     socket: &UdpSocket,
     streams: usize,
     window: (u64, u64),
+    late_ns: u64,
     count: &AtomicU64,
     stop: &AtomicBool,
 ) -> Received {
     let mut out = Received {
         latency: Histogram::new(),
         jitter: Jitter::new(streams),
+        late: 0,
     };
     let mut batch = RecvBatch::new();
     while !stop.load(Relaxed) {
@@ -268,6 +277,9 @@ fn receive(
                 0 => now_ns(),
                 t => t,
             };
+            if received.saturating_sub(sent) > late_ns {
+                out.late += 1;
+            }
             if sent >= window.0 && sent < window.1 {
                 out.latency.record(received.saturating_sub(sent));
                 out.jitter.record(
@@ -378,6 +390,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let (a, b) = (Arc::new(a), Arc::new(b));
+    let late_ns = args.late_ms.saturating_mul(1_000_000);
     let receivers: Vec<_> = [&a, &b]
         .into_iter()
         .enumerate()
@@ -385,7 +398,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let (s, stop, counts) = (Arc::clone(s), Arc::clone(&stop), Arc::clone(&counts));
             std::thread::Builder::new()
                 .name(format!("rx-{i}"))
-                .spawn(move || receive(&s, streams, (w0, w1), &counts[i], &stop))
+                .spawn(move || receive(&s, streams, (w0, w1), late_ns, &counts[i], &stop))
         })
         .collect::<Result<_, _>>()?;
     let sender = {
@@ -408,10 +421,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     stop.store(true, Relaxed);
     let mut latency = Histogram::new();
     let mut jitters = Vec::new();
+    let mut late = 0;
     for r in receivers {
         let r = r.join().map_err(|_| "a receiver thread failed")?;
         latency.merge(&r.latency);
         jitters.push(r.jitter);
+        late += r.late;
     }
     let drops = socket_drops(a_addr) + socket_drops(b_addr);
     let ended = teardown(session, args.calls, args.setup_rate)?;
@@ -421,7 +436,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let gen_cpu = (gen1 - gen0) as f64 / hz;
     let got = received();
     let window_got = rx1 - rx0;
-    let lost = sent.packets.saturating_sub(got);
+    let missing = sent.packets.saturating_sub(got);
+    let lost = missing + late;
     let (jitter_mean, jitter_max) = Jitter::summary(&jitters.iter().collect::<Vec<_>>());
     let per_cpu_s = if relay_cpu > 0.0 {
         window_got as f64 / relay_cpu
@@ -430,7 +446,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     println!(
         "system={system:?} calls={calls} streams={streams} offered_pps={offered} window_s={window} \
-         sent={sent} received={got} lost={lost} loss_pct={loss:.4} window_received={window_got} \
+         sent={sent} received={got} missing={missing} late={late} lost={lost} loss_pct={loss:.4} window_received={window_got} \
          relay_cpu_s={relay_cpu:.2} pkts_per_cpu_s={per_cpu_s:.0} us_per_pkt={us_per_pkt:.2} \
          gen_cpu_s={gen_cpu:.2} gen_cpu_pct={gen_pct:.0} lat_p50_us={p50:.1} lat_p99_us={p99:.1} \
          lat_p999_us={p999:.1} jitter_us={jitter_mean:.2} jitter_max_us={jitter_max:.2} \
