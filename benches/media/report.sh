@@ -118,19 +118,21 @@ table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$wind
 		print "#### Every step"
 		print ""
 		printf "%s s measured per step after the warm-up. CPU: the relay process, as a share of one\n", window
-		printf "core; the generator'\''s own CPU is shown too (it shares the 2 vCPUs). Gen. drops: packets\n"
+		printf "core; the generator'\''s own CPU is shown too (it shares the 2 vCPUs), and how far its\n"
+		printf "sender fell behind the schedule at worst (it stamps the real send time, so that is not\n"
+		printf "latency, but a late sender sends a burst to catch up). Gen. drops: packets\n"
 		printf "the kernel dropped at the generator'\''s receiving sockets (0 means the loss, if any, is\n"
 		printf "the relay'\''s). Loss counts the packets that never arrived and those that arrived more\n"
 		printf "than %s ms after they were sent (a jitter buffer discards them; a relay that falls\n", late_ms
 		printf "behind queues packets in its sockets'\'' buffers long before it drops any).\n\n"
-		print "| system | N calls | offered | try | loss (of which late) | packets / CPU-s | CPU / packet | relay CPU | generator CPU | p50 / p99 latency | gen. drops |"
-		print "|---|---|---|---|---|---|---|---|---|---|---|"
+		print "| system | N calls | offered | try | loss (of which late) | packets / CPU-s | CPU / packet | relay CPU | generator CPU | sender behind (max) | p50 / p99 latency | gen. drops |"
+		print "|---|---|---|---|---|---|---|---|---|---|---|---|"
 		for (i = 1; i <= nrows; i++) {
 			split(rows[i], f, "\t")
-			printf "| %s | %d | %d pps | %d | %.3f%% (%d) | %.0f | %.2f µs | %.0f%% | %.0f%% | %.0f / %.0f µs | %d |\n", \
+			printf "| %s | %d | %d pps | %d | %.3f%% (%d) | %.0f | %.2f µs | %.0f%% | %.0f%% | %.1f ms | %.0f / %.0f µs | %d |\n", \
 				f[2], f[3], f[c["offered_pps"]], f[4], f[c["loss_pct"]], f[c["late"]], f[c["pkts_per_cpu_s"]], \
 				f[c["us_per_pkt"]], (f[c["window_s"]] > 0 ? 100 * f[c["relay_cpu_s"]] / f[c["window_s"]] : 0), \
-				f[c["gen_cpu_pct"]], f[c["lat_p50_us"]], f[c["lat_p99_us"]], f[c["gen_drops"]]
+				f[c["gen_cpu_pct"]], f[c["max_lag_us"]] / 1000, f[c["lat_p50_us"]], f[c["lat_p99_us"]], f[c["gen_drops"]]
 		}
 		print ""
 
