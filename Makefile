@@ -39,7 +39,9 @@ fuzz-smoke:
 # Benchmarks: the criterion benchmarks (SIP parsing against rsip, the cost of dropping a
 # flood packet), then the call-setup and REGISTER comparisons with Kamailio
 # (benches/calls/run.sh, benches/register/run.sh: they need root, run SIPp, Palisade and
-# Kamailio inside a network namespace of their own, and write docs/benchmarks.md).
+# Kamailio inside a network namespace of their own, and write docs/benchmarks.md), and the
+# media relay comparison with rtpengine and a bare forwarder (benches/media/run.sh, the
+# same way).
 # `make bench QUICK=1`: a short run of each, a few minutes; docs/benchmarks.md is left as is.
 QUICK ?= 0
 bench:
@@ -52,6 +54,7 @@ else
 endif
 	QUICK=$(QUICK) CARGO=$(CARGO) benches/calls/run.sh
 	QUICK=$(QUICK) CARGO=$(CARGO) benches/register/run.sh
+	QUICK=$(QUICK) CARGO=$(CARGO) benches/media/run.sh
 
 demo:
 	scripts/demo.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Helpers shared by the benchmark drivers (benches/calls/run.sh, benches/register/run.sh).
-# Sourced inside the benchmark's network namespace; the caller defines `die` and the
-# PIDS and UAC_PIDS arrays.
+# Helpers shared by the benchmark drivers (benches/calls/run.sh, benches/register/run.sh,
+# benches/media/run.sh) and their reports. Sourced both outside and inside the benchmark's
+# network namespace; the caller defines `die` and the PIDS and UAC_PIDS arrays.
 
 stop_pids() {
 	local p
@@ -85,4 +85,68 @@ run_steps() {
 		[ $pal_on = 0 ] && [ $kam_on = 0 ] && break
 	done
 	return 0
+}
+
+# --------------------------------------------------------------------------------------
+# Outside the namespace.
+# --------------------------------------------------------------------------------------
+
+# Stops what is left in network namespace NS (TERM, then KILL) and deletes it.
+netns_cleanup() {
+	local ns=$1 pids
+	pids=$(ip netns pids "$ns" 2>/dev/null || true)
+	if [ -n "$pids" ]; then
+		# shellcheck disable=SC2086
+		kill -TERM $pids 2>/dev/null || true
+		sleep 1
+		pids=$(ip netns pids "$ns" 2>/dev/null || true)
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+	fi
+	ip netns del "$ns" 2>/dev/null || true
+}
+
+# One KEY=VALUE line of a run's meta.env, shell-quoted.
+meta() { printf '%s=%q\n' "$1" "$2"; }
+
+# The lines of meta.env every benchmark writes: date, mode, machine, load, commit.
+machine_meta() {
+	meta date "$(date -u +%Y-%m-%d)"
+	meta mode "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+	meta nproc "$(nproc)"
+	meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	meta kernel "$(uname -r)"
+	meta loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+	meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
+
+# perf_summaries SYSTEM...: $OUT/perf-SYSTEM.txt, self time and time with callees by
+# symbol, from each $OUT/perf-SYSTEM.data that was recorded.
+perf_summaries() {
+	local sys
+	for sys in "$@"; do
+		[ -s "$OUT/perf-$sys.data" ] || continue
+		{
+			echo "== $sys: self time by symbol"
+			perf report -i "$OUT/perf-$sys.data" --no-children --sort symbol --stdio \
+				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+			echo "== $sys: time including callees"
+			perf report -i "$OUT/perf-$sys.data" --children --sort symbol --stdio \
+				--percent-limit 2 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+		} >"$OUT/perf-$sys.txt" || true
+		echo "profile of $sys: $OUT/perf-$sys.txt" >&2
+	done
+}
+
+# replace_section DOC FILE BEGIN END: replaces the lines of DOC between the marker lines
+# BEGIN and END with the contents of FILE.
+replace_section() {
+	local doc=$1 file=$2 begin=$3 end=$4
+	grep -qF "$begin" "$doc" && grep -qF "$end" "$doc" ||
+		{ echo "report: $doc has no marker line $begin" >&2; return 1; }
+	awk -v b="$begin" -v e="$end" -v f="$file" '
+		$0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip { print }' "$doc" >"$doc.tmp"
+	mv "$doc.tmp" "$doc"
 }

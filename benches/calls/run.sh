@@ -349,33 +349,14 @@ export OUT GLOBAL_TIMEOUT
 grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
 
 NS="palisade-bench-$$"
-cleanup() {
-	local pids
-	pids=$(ip netns pids "$NS" 2>/dev/null || true)
-	if [ -n "$pids" ]; then
-		# shellcheck disable=SC2086
-		kill -TERM $pids 2>/dev/null || true
-		sleep 1
-		pids=$(ip netns pids "$NS" 2>/dev/null || true)
-		# shellcheck disable=SC2086
-		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-	fi
-	ip netns del "$NS" 2>/dev/null || true
-}
+cleanup() { netns_cleanup "$NS"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 {
-	meta() { printf '%s=%q\n' "$1" "$2"; }
-	meta date "$(date -u +%Y-%m-%d)"
-	meta mode "$([ "$QUICK" = 1 ] && echo quick || echo full)"
-	meta nproc "$(nproc)"
-	meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-	meta kernel "$(uname -r)"
-	meta loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+	machine_meta
 	meta sipp "$(sipp -v 2>/dev/null | awk '/SIPp v/ {v = $2; sub(/^v/, "", v); sub(/[.]$/, "", v); print v; exit}')"
 	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
-	meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	meta rates "$RATES"
 	meta step_seconds "$STEP_SECONDS"
 	meta max_steps "$MAX_STEPS"
@@ -390,20 +371,7 @@ rc=0
 timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
 [ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
 
-if [ "$PROFILE" = "1" ]; then
-	for sys in palisade kamailio; do
-		[ -s "$OUT/perf-$sys.data" ] || continue
-		{
-			echo "== $sys: self time by symbol"
-			perf report -i "$OUT/perf-$sys.data" --no-children --sort symbol --stdio \
-				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
-			echo "== $sys: time including callees"
-			perf report -i "$OUT/perf-$sys.data" --children --sort symbol --stdio \
-				--percent-limit 2 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
-		} >"$OUT/perf-$sys.txt" || true
-		log "profile of $sys: $OUT/perf-$sys.txt"
-	done
-fi
+[ "$PROFILE" = "1" ] && perf_summaries palisade kamailio
 
 "$ROOT/benches/calls/report.sh" "$OUT" >"$OUT/report.md"
 cat "$OUT/report.md"

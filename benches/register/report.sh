@@ -10,15 +10,9 @@ BEGIN_MARK='<!-- register results: begin (written by benches/register/run.sh) --
 END_MARK='<!-- register results: end -->'
 
 if [ "${1:-}" = "--update" ]; then
-	doc=$2
-	file=$3
-	grep -qF "$BEGIN_MARK" "$doc" && grep -qF "$END_MARK" "$doc" ||
-		{ echo "report: $doc has no REGISTER markers" >&2; exit 1; }
-	awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$file" '
-		$0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
-		$0 == e { skip = 0 }
-		!skip { print }' "$doc" >"$doc.tmp"
-	mv "$doc.tmp" "$doc"
+	# shellcheck source=../lib.sh
+	source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+	replace_section "$2" "$3" "$BEGIN_MARK" "$END_MARK"
 	exit 0
 fi
 
