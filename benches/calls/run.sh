@@ -247,7 +247,7 @@ inner() {
 		  listen: ["udp:$PAL_CORE"]
 		  upstream: ["sip:$UAS_PAL"]
 		media:
-		  ports: "40000-40999"
+		  ports: "30000-59999"
 		admin:
 		  listen: "127.0.0.10:9090"
 		calls:

@@ -87,9 +87,11 @@ fn main() {
 
     say("Starting the PBX and Palisade");
     let pbx = Pbx::start_in(&dir, &lab.pbx, addr::PBX);
+    let records = dir.join("calls.jsonl");
     let mut sbc = Palisade::builder(addr::SBC_ACCESS, addr::SBC_CORE)
         .netns(&lab.sbc)
         .upstream(&format!("sip:{}", pbx.addr()))
+        .records(&records)
         .start(&dir);
     println!(
         "   Palisade listens on {} (phones) and {} (PBX)",
@@ -163,6 +165,42 @@ fn main() {
         .iter()
         .any(|k| l.contains(k))
     }) {
+        println!("   {line}");
+    }
+
+    say(&format!("Key metrics (GET http://{}/metrics)", sbc.admin()));
+    let metrics = sbc.admin_get("/metrics");
+    for line in metrics.lines().filter(|l| {
+        !l.starts_with('#')
+            && [
+                "palisade_calls_total",
+                "palisade_calls_active",
+                "palisade_registrations_active",
+                "palisade_registrations_absorbed_total",
+                "palisade_media_packets_total",
+                "palisade_media_packets_lost_total",
+                "palisade_bans_active",
+                "palisade_dropped_total",
+                "palisade_upstream_up",
+            ]
+            .iter()
+            .any(|m| l.starts_with(m))
+    }) {
+        println!("   {line}");
+    }
+
+    say(&format!("The call records ({})", records.display()));
+    // A record is written (and synced) as its call ends: wait for the second one.
+    let deadline = std::time::Instant::now() + STEP;
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&records).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for line in text.lines() {
         println!("   {line}");
     }
 
