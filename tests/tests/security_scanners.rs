@@ -268,3 +268,43 @@ fn a_password_guesser_is_banned_by_its_failed_attempts() {
     );
     call_1002(&dir, &sbc, "call-after-bruteforce", "uac_auth_call.xml");
 }
+
+/// The operator's view of a ban: the scanner's ban is listed by the admin API and counted
+/// in the metrics, and lifting it over the API ends it.
+#[test]
+fn a_ban_is_listed_counted_and_lifted_over_the_admin_api() {
+    use palisade_tests::harness::admin::{json, metric};
+    let dir = peer_test("security-bans-api");
+    let (_pbx, sbc, _phone) = setup(&dir, None);
+    let before = sbc.admin_get("/metrics");
+    assert_eq!(metric(&before, "palisade_bans_active"), 0.0);
+    assert_eq!(json(&sbc.admin_get("/api/bans")), serde_json::json!([]));
+
+    scan(&dir, "svmap", tool("svmap"), sbc.access());
+    let attacker = role::ATTACKER.to_string();
+    let bans = json(&sbc.admin_get("/api/bans"));
+    let listed = bans.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{bans}");
+    assert_eq!(listed[0]["source"], attacker.as_str());
+    assert_eq!(listed[0]["reason"], "scanner");
+    assert!(listed[0]["expires_in"].as_u64().unwrap() > 0);
+    let during = sbc.admin_get("/metrics");
+    assert_eq!(metric(&during, "palisade_bans_active"), 1.0);
+    assert!(
+        metric(&during, "palisade_dropped_total{reason=\"scanner\"}") >= 1.0,
+        "{during}"
+    );
+
+    let path = format!("/api/bans/{attacker}");
+    let (code, body) = sbc.admin_request("DELETE", &path).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&sbc.admin_get("/api/bans")), serde_json::json!([]));
+    let after = sbc.admin_get("/metrics");
+    assert_eq!(metric(&after, "palisade_bans_active"), 0.0);
+    // Nothing left to lift; and an address is required.
+    assert_eq!(sbc.admin_request("DELETE", &path).unwrap().0, 404);
+    assert_eq!(
+        sbc.admin_request("DELETE", "/api/bans/nobody").unwrap().0,
+        400
+    );
+}

@@ -10,10 +10,10 @@
 //! (when it needs the engine) a [`Command`].
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -24,6 +24,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use palisade_config::Secret;
+use palisade_guard::Guard;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -79,6 +80,23 @@ pub(crate) struct Status {
     pub(crate) upstreams_up: AtomicUsize,
 }
 
+/// A ban, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BanView {
+    pub(crate) source: IpAddr,
+    pub(crate) reason: &'static str,
+    /// Seconds until the ban lifts by itself.
+    pub(crate) expires_in: u64,
+    /// Offences remembered for this source: each doubles the next ban.
+    pub(crate) offences: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Unbanned {
+    source: IpAddr,
+    unbanned: bool,
+}
+
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct Admin {
@@ -86,6 +104,22 @@ pub(crate) struct Admin {
     pub(crate) status: Arc<Status>,
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) token: Option<Secret>,
+    /// The edge protection: thread-safe, so the bans are read and lifted here, without
+    /// the service loop.
+    pub(crate) guard: Arc<Guard>,
+}
+
+fn bans(guard: &Guard) -> Vec<BanView> {
+    guard
+        .bans(Instant::now())
+        .into_iter()
+        .map(|b| BanView {
+            source: b.source,
+            reason: b.reason.as_str(),
+            expires_in: b.remaining.as_secs(),
+            offences: b.offences,
+        })
+        .collect()
 }
 
 /// The endpoints.
@@ -97,6 +131,8 @@ enum Route {
     Calls,
     Registrations,
     Drain,
+    Bans,
+    Unban(IpAddr),
 }
 
 impl Route {
@@ -117,6 +153,11 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
         ["api", "calls"] => (Route::Calls, Method::GET),
         ["api", "registrations"] => (Route::Registrations, Method::GET),
         ["api", "drain"] => (Route::Drain, Method::POST),
+        ["api", "bans"] => (Route::Bans, Method::GET),
+        ["api", "bans", ip] => match ip.parse::<IpAddr>() {
+            Ok(ip) => (Route::Unban(ip), Method::DELETE),
+            Err(_) => return Err(StatusCode::BAD_REQUEST),
+        },
         _ => return Err(StatusCode::NOT_FOUND),
     };
     if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
@@ -198,6 +239,9 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<Byte
         Err(StatusCode::METHOD_NOT_ALLOWED) => {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
+        Err(StatusCode::BAD_REQUEST) => {
+            return error(StatusCode::BAD_REQUEST, "not an IP address");
+        }
         Err(_) => return error(StatusCode::NOT_FOUND, "no such endpoint"),
     };
     if !r.is_public() && !authorized(admin.token.as_ref(), &req) {
@@ -240,6 +284,16 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<Byte
         Route::Drain => ask(&admin, Command::Drain)
             .await
             .map(|v| json(StatusCode::ACCEPTED, &v)),
+        Route::Bans => Ok(json(StatusCode::OK, &bans(&admin.guard))),
+        Route::Unban(source) => {
+            let unbanned = admin.guard.unban(Instant::now(), source);
+            let code = if unbanned {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            Ok(json(code, &Unbanned { source, unbanned }))
+        }
     };
     result.unwrap_or_else(|e| e)
 }
@@ -286,6 +340,19 @@ mod tests {
         assert_eq!(route(&Method::GET, "/api/calls"), Ok(Route::Calls));
         assert_eq!(route(&Method::GET, "/api/calls/"), Ok(Route::Calls));
         assert_eq!(route(&Method::POST, "/api/drain"), Ok(Route::Drain));
+        assert_eq!(route(&Method::GET, "/api/bans"), Ok(Route::Bans));
+        assert_eq!(
+            route(&Method::DELETE, "/api/bans/2001:db8::1"),
+            Ok(Route::Unban("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/api/bans/not-an-ip"),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/bans/192.0.2.1"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(
             route(&Method::GET, "/api/drain"),
             Err(StatusCode::METHOD_NOT_ALLOWED)

@@ -18,7 +18,7 @@ use palisade_config::Config;
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub(crate) enum Action {
     /// List the calls in progress.
     Calls,
@@ -31,6 +31,13 @@ pub(crate) enum Action {
     Health,
     /// The Prometheus metrics, as text.
     Metrics,
+    /// List the banned sources.
+    Bans,
+    /// Lift the ban of a source address.
+    Unban {
+        /// The banned address.
+        ip: IpAddr,
+    },
 }
 
 /// Where the admin API is and the token it wants.
@@ -83,15 +90,20 @@ pub(crate) fn run(target: &Target, action: Action) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let requests: &[(Method, &str)] = match action {
-        Action::Calls => &[(Method::GET, "/api/calls")],
-        Action::Registrations => &[(Method::GET, "/api/registrations")],
-        Action::Drain => &[(Method::POST, "/api/drain")],
-        Action::Health => &[(Method::GET, "/healthz"), (Method::GET, "/readyz")],
-        Action::Metrics => &[(Method::GET, "/metrics")],
+    let requests: Vec<(Method, String)> = match action {
+        Action::Calls => vec![(Method::GET, "/api/calls".into())],
+        Action::Registrations => vec![(Method::GET, "/api/registrations".into())],
+        Action::Drain => vec![(Method::POST, "/api/drain".into())],
+        Action::Health => vec![
+            (Method::GET, "/healthz".into()),
+            (Method::GET, "/readyz".into()),
+        ],
+        Action::Metrics => vec![(Method::GET, "/metrics".into())],
+        Action::Bans => vec![(Method::GET, "/api/bans".into())],
+        Action::Unban { ip } => vec![(Method::DELETE, format!("/api/bans/{ip}"))],
     };
     let mut ok = true;
-    for (method, path) in requests {
+    for (method, path) in &requests {
         let result = runtime.block_on(async {
             tokio::time::timeout(TIMEOUT, request(target, method.clone(), path))
                 .await

@@ -501,6 +501,7 @@ async fn start_admin(
     config: &Config,
     metrics: Arc<Metrics>,
     status: Arc<Status>,
+    guard: Arc<Guard>,
 ) -> Result<mpsc::Receiver<Command>, StartError> {
     let addr = config.admin.listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -512,6 +513,7 @@ async fn start_admin(
         status,
         commands: tx,
         token: config.admin.token.clone(),
+        guard,
     });
     tracing::info!(%addr, "admin API and metrics listening");
     tokio::spawn(admin::serve(listener, admin));
@@ -546,7 +548,13 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     metrics.add_source(Box::new(GuardSource(Arc::clone(&guard))));
     let metrics = Arc::new(metrics);
     let status = Arc::new(Status::default());
-    let mut commands = start_admin(&config, Arc::clone(&metrics), Arc::clone(&status)).await?;
+    let mut commands = start_admin(
+        &config,
+        Arc::clone(&metrics),
+        Arc::clone(&status),
+        Arc::clone(&guard),
+    )
+    .await?;
     let (synced_tx, mut synced) = mpsc::unbounded_channel();
     let mut observer = Observer {
         book: CallBook::default(),
