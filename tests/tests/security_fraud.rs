@@ -93,8 +93,10 @@ fn a_register_with_another_accounts_credentials_is_refused_by_palisade() {
 fn an_invite_from_an_unregistered_source_gets_403() {
     let dir = peer_test("security-unregistered-invite");
     let pbx = Pbx::start(&dir, role::PBX);
+    let records = dir.join("calls.jsonl");
     let sbc = palisade(&[pbx.addr()])
         .fraud("fraud:\n  registered_only: true\n")
+        .records(&records)
         .start(&dir);
     let mut run = Sipp::new("caller", Scenario::file("uac_refused.xml"), role::ATTACKER)
         .remote(sbc.access())
@@ -112,6 +114,37 @@ fn an_invite_from_an_unregistered_source_gets_403() {
     );
     let line = refused_once(&sbc, &["source not registered", "19005551234"]);
     assert!(line.contains(&role::ATTACKER.to_string()));
+    // The refusal is counted, and the attempt has its call record.
+    let metrics = sbc.admin_get("/metrics");
+    assert_eq!(
+        palisade_tests::harness::admin::metric(
+            &metrics,
+            "palisade_calls_total{result=\"refused\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        let text = std::fs::read_to_string(&records).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break palisade_tests::harness::admin::json(l);
+        }
+        assert!(std::time::Instant::now() < deadline, "no call record");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(record["callee"], "19005551234");
+    assert_eq!(record["disconnect"]["cause"], "refused");
+    assert_eq!(record["disconnect"]["status"], 403);
+    assert_eq!(record["flags"][0], "refused: source not registered");
+    assert_eq!(
+        record["legs"][0]["remote"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some(role::ATTACKER.to_string().as_str())
+    );
 }
 
 #[test]

@@ -1391,7 +1391,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             match self.caller_account(inbound) {
                 Ok(account) => Some(account),
                 Err(reason) => {
-                    self.refuse_call(now, &skey, inbound, None, reason.to_owned());
+                    self.refuse_call(now, id, &skey, inbound, None, reason.to_owned());
                     return;
                 }
             }
@@ -1451,7 +1451,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             self.policy_alerts();
             match admission {
                 Admission::Refuse { reason } => {
-                    self.refuse_call(now, &skey, inbound, account, reason);
+                    self.refuse_call(now, id, &skey, inbound, account, reason);
                     return;
                 }
                 Admission::Admit {
@@ -1544,6 +1544,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     fn refuse_call(
         &mut self,
         now: Instant,
+        call: u64,
         skey: &TransactionKey,
         inbound: &Inbound<F>,
         account: Option<String>,
@@ -1556,7 +1557,14 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             .and_then(Result::ok)
             .and_then(|u| u.sip().and_then(|s| s.user.map(str::to_owned)))
             .unwrap_or_default();
+        let req = &inbound.message;
         self.events.push_back(Event::CallRefused {
+            call,
+            call_id: req.call_id().unwrap_or_default().to_owned(),
+            caller: req
+                .from()
+                .map(|f| f.uri.as_str().to_owned())
+                .unwrap_or_default(),
             source: inbound.source.remote,
             account,
             callee,

@@ -82,6 +82,11 @@ pub enum Event {
     /// An access-side INVITE refused with 403: from a source that holds no binding and is
     /// not a trusted network, or by the call policy (destination, limits, blocked account).
     CallRefused {
+        /// The number the call would have had: its record's `call`.
+        call: u64,
+        call_id: String,
+        /// The From URI.
+        caller: String,
         source: SocketAddr,
         /// The account of the binding it came from, if any.
         account: Option<String>,

@@ -126,6 +126,39 @@ impl CallBook {
                 c.flags.push(format!("fraud_{level}:{rule}"));
                 None
             }
+            Event::CallRefused {
+                call,
+                call_id,
+                caller,
+                source,
+                account,
+                callee,
+                reason,
+            } => {
+                metrics.call_ended(CallResult::Refused);
+                let c = ActiveCall {
+                    from: Side::Access,
+                    call_id: call_id.clone(),
+                    caller: caller.clone(),
+                    callee: callee.clone(),
+                    // No second leg was opened.
+                    remotes: [*source, SocketAddr::from(([0, 0, 0, 0], 0))],
+                    started: now,
+                    started_at: at,
+                    answered: None,
+                    account: account.clone(),
+                    flags: vec![format!("refused: {reason}")],
+                };
+                Some(record(
+                    *call,
+                    c,
+                    "refused",
+                    EndedBy::Palisade,
+                    Some(403),
+                    None,
+                    now,
+                ))
+            }
             Event::CallAnswered { call, remote } => {
                 let c = self.active.get_mut(call)?;
                 c.answered = Some(now);

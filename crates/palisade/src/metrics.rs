@@ -115,6 +115,8 @@ pub(crate) enum CallResult {
     Cancelled,
     /// Palisade could not complete it: no upstream, no media ports, no answer in time.
     Failed,
+    /// Palisade refused it (403): an unregistered source, or the toll-fraud policy.
+    Refused,
 }
 
 impl CallResult {
@@ -124,6 +126,7 @@ impl CallResult {
             CallResult::Rejected => "rejected",
             CallResult::Cancelled => "cancelled",
             CallResult::Failed => "failed",
+            CallResult::Refused => "refused",
         }
     }
 }
@@ -137,6 +140,8 @@ pub(crate) struct Metrics {
     pub(crate) call_setup: Histogram,
     pub(crate) registrations_active: IntGauge,
     pub(crate) registrations_absorbed: IntCounter,
+    /// REGISTERs Palisade refused itself (registration hijacking).
+    pub(crate) registrations_refused: IntCounter,
     pub(crate) media_streams_active: IntGauge,
     pub(crate) media_packets: IntCounterVec,
     pub(crate) media_bytes: IntCounterVec,
@@ -215,7 +220,7 @@ impl Metrics {
         registry.register(Box::new(upstream_up.clone()))?;
         let calls_total = counter_vec(
             "palisade_calls_total",
-            "Calls ended, by result: answered, rejected, cancelled, failed.",
+            "Calls ended, by result: answered, rejected, cancelled, failed, refused (by Palisade: unregistered source or toll-fraud policy).",
             &["result"],
         )?;
         for r in [
@@ -223,6 +228,7 @@ impl Metrics {
             CallResult::Rejected,
             CallResult::Cancelled,
             CallResult::Failed,
+            CallResult::Refused,
         ] {
             calls_total.with_label_values(&[r.label()]);
         }
@@ -238,6 +244,10 @@ impl Metrics {
             registrations_absorbed: counter(
                 "palisade_registrations_absorbed_total",
                 "Re-REGISTERs of phones behind NAT answered by Palisade without the PBX.",
+            )?,
+            registrations_refused: counter(
+                "palisade_registrations_refused_total",
+                "REGISTERs refused with 403 by Palisade: a digest username that is not the AOR's user.",
             )?,
             media_streams_active: gauge(
                 "palisade_media_streams_active",
@@ -478,6 +488,8 @@ mod tests {
             "palisade_call_setup_seconds_bucket{",
             "palisade_registrations_active ",
             "palisade_registrations_absorbed_total ",
+            "palisade_registrations_refused_total ",
+            "palisade_calls_total{result=\"refused\"}",
             "palisade_media_streams_active ",
             "palisade_media_packets_total{direction=",
             "palisade_media_bytes_total{direction=",

@@ -364,11 +364,14 @@ fn log_event(e: &Event) {
         Event::UpstreamDown { upstream } => tracing::warn!(upstream, "upstream down"),
         Event::UpstreamUp { upstream } => tracing::info!(upstream, "upstream up"),
         Event::CallRefused {
+            call,
             source,
             account,
             callee,
             reason,
+            ..
         } => tracing::warn!(
+            call,
             %source,
             account = account.as_deref().unwrap_or("-"),
             callee,
@@ -455,6 +458,7 @@ impl Observer {
         }
         match e {
             Event::RegistrationAbsorbed { .. } => m.registrations_absorbed.inc(),
+            Event::RegisterRefused { .. } => m.registrations_refused.inc(),
             Event::UpstreamUp { .. } | Event::UpstreamDown { .. } => self.upstreams(engine),
             _ => {}
         }
