@@ -1435,6 +1435,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             return;
         };
         let mut call = Call::new(id, leg0, leg1, req.clone(), skey.clone(), upstream);
+        let mut charged = None;
         if let Some(account) = caller {
             let callee = req
                 .request_uri()
@@ -1459,7 +1460,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                     flagged,
                 } => {
                     call.max_duration = max_duration;
-                    self.events.push_back(Event::CallAccount {
+                    charged = Some(Event::CallAccount {
                         call: id,
                         account,
                         flagged,
@@ -1481,6 +1482,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             callee: req.request_uri_str().unwrap_or_default().to_owned(),
             remotes,
         });
+        // After CallStarted: what consumes the events knows the call by then.
+        self.events.extend(charged);
         self.send_call_start(now, id);
     }
 

@@ -92,6 +92,9 @@ fn main() {
         .netns(&lab.sbc)
         .upstream(&format!("sip:{}", pbx.addr()))
         .records(&records)
+        // The production default (the test harness turns it off for callers that do
+        // not register): calls only from registered phones, charged to their account.
+        .fraud("fraud:\n  registered_only: true\n")
         .start(&dir);
     println!(
         "   Palisade listens on {} (phones) and {} (PBX)",
