@@ -4,6 +4,7 @@
 //! leg of the same call, or dropped when it names no dialog Palisade holds (it would
 //! otherwise carry the other side's identifiers across).
 
+use palisade_sip::headers::CallIdParams;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 /// A dialog as a Replaces value names it.
@@ -18,28 +19,19 @@ pub(crate) struct DialogRef {
 impl DialogRef {
     /// Reads `callid;to-tag=..;from-tag=..[;early-only]`; both tags are required.
     pub(crate) fn parse(value: &str) -> Option<DialogRef> {
-        let mut parts = value.trim().split(';');
-        let call_id = parts.next()?.trim();
-        if call_id.is_empty() {
-            return None;
-        }
-        let (mut to_tag, mut from_tag, mut early_only) = (None, None, false);
-        for p in parts {
-            let (name, v) = p.split_once('=').unwrap_or((p, ""));
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("to-tag") {
-                to_tag = Some(v.trim().to_owned());
-            } else if name.eq_ignore_ascii_case("from-tag") {
-                from_tag = Some(v.trim().to_owned());
-            } else if name.eq_ignore_ascii_case("early-only") {
-                early_only = true;
-            }
-        }
+        let v = CallIdParams::parse(value.as_bytes()).ok()?;
+        let tag = |name| {
+            v.params
+                .get(name)
+                .flatten()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        };
         Some(DialogRef {
-            call_id: call_id.to_owned(),
-            to_tag: to_tag.filter(|t| !t.is_empty())?,
-            from_tag: from_tag.filter(|t| !t.is_empty())?,
-            early_only,
+            call_id: v.call_id.to_owned(),
+            to_tag: tag("to-tag")?,
+            from_tag: tag("from-tag")?,
+            early_only: v.params.get("early-only").is_some(),
         })
     }
 

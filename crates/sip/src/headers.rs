@@ -308,6 +308,25 @@ impl<'a> TokenParams<'a> {
     }
 }
 
+/// A Call-ID followed by parameters: the Replaces header (RFC 3891),
+/// `call-id;to-tag=...;from-tag=...[;early-only]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallIdParams<'a> {
+    pub call_id: &'a str,
+    pub params: Params<'a>,
+}
+
+impl<'a> CallIdParams<'a> {
+    pub fn parse(value: &'a [u8]) -> Result<Self, ValueError> {
+        let v = trim_lws(value);
+        let end = v.iter().position(|&c| c == b';').unwrap_or(v.len());
+        Ok(Self {
+            call_id: parse_call_id(&v[..end])?,
+            params: trailing_params(&v[end..])?,
+        })
+    }
+}
+
 /// The tokens of a comma-separated list of option tags or methods (Supported, Require,
 /// Proxy-Require, Unsupported, Allow).
 pub fn tokens(value: &[u8]) -> impl Iterator<Item = Result<&str, ValueError>> {
@@ -324,6 +343,17 @@ pub fn tokens(value: &[u8]) -> impl Iterator<Item = Result<&str, ValueError>> {
 mod tests {
     use super::*;
     use crate::uri::UriKind;
+
+    #[test]
+    fn call_id_with_params() {
+        let r =
+            CallIdParams::parse(b" 425928@bobster.example.org;to-tag=7743;from-tag=6472").unwrap();
+        assert_eq!(r.call_id, "425928@bobster.example.org");
+        assert_eq!(r.params.get("to-tag"), Some(Some("7743")));
+        assert_eq!(r.params.get("early-only"), None);
+        assert!(CallIdParams::parse(b"a b;to-tag=1").is_err());
+        assert!(CallIdParams::parse(b";to-tag=1").is_err());
+    }
 
     #[test]
     fn via_with_folding_and_lws() {
