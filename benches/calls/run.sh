@@ -108,22 +108,6 @@ uas_pid() {
 	esac
 }
 
-# Value of column NAME in the last line of a SIPp statistics file.
-stat_col() {
-	awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
-		NF > 1 { v = $c } END { print (v == "" ? 0 : v) + 0 }' "$1"
-}
-
-# p50 and p99 (ms) of the response times in the given -trace_rtt files.
-percentiles() {
-	cat "$@" 2>/dev/null | awk -F';' '$1 != "Date_ms" && NF >= 2 {print $2}' | sort -n |
-		awk '{v[NR] = $1} END {
-			if (NR == 0) { print "- -"; exit }
-			i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
-			i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
-			print v[i50], v[i99] }'
-}
-
 # load SYSTEM RATE SECONDS NUACS LABEL: offers RATE calls/s for SECONDS through NUACS SIPp
 # processes and appends one line to $OUT/results.tsv.
 load() {
@@ -178,22 +162,8 @@ load() {
 	u1=$(cpu_ticks "$uas")
 	d1=$(udp_drops)
 
-	local ok=0 failed=0 retrans=0 callrate=0 rcs="" uac_cpu=0 f
-	for i in $(seq 0 $((n - 1))); do
-		dir="$run/uac$i"
-		f="$dir/stat.csv"
-		if [ -s "$f" ]; then
-			ok=$((ok + $(stat_col "$f" 'SuccessfulCall(C)')))
-			failed=$((failed + $(stat_col "$f" 'FailedCall(C)')))
-			retrans=$((retrans + $(stat_col "$f" 'Retransmissions(C)')))
-			callrate=$(awk -v a="$callrate" -v b="$(stat_col "$f" 'CallRate(C)')" 'BEGIN {print a + b}')
-		fi
-		rcs="$rcs$(cat "$dir/rc" 2>/dev/null || echo x)"
-		# `times` prints the shell's, then its children's user and system time.
-		uac_cpu=$(awk -v acc="$uac_cpu" 'NR == 2 {
-			split($1, u, /[ms]/); split($2, s, /[ms]/)
-			print acc + (u[1] * 60 + u[2]) + (s[1] * 60 + s[2]) }' "$dir/times" 2>/dev/null || echo "$uac_cpu")
-	done
+	local ok failed retrans callrate rcs uac_cpu
+	read -r ok failed retrans callrate rcs uac_cpu <<<"$(uac_totals "$run" "$n")"
 	local p50 p99 hz
 	read -r p50 p99 <<<"$(percentiles "$run"/uac*/*_rtt.csv)"
 	hz=$(getconf CLK_TCK)
