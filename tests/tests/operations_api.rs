@@ -204,3 +204,133 @@ fn drain_over_the_api() {
     assert!(status.success(), "exit status {status}");
     finish_ok(&mut pbx);
 }
+
+/// Sends `count` OPTIONS at once from one socket on `ip`, then counts the 200s that come
+/// back within a second.
+fn options_burst(ip: std::net::Ipv4Addr, to: std::net::SocketAddr, count: u32) -> usize {
+    let sock = std::net::UdpSocket::bind((ip, 0)).unwrap();
+    let local = sock.local_addr().unwrap();
+    for n in 0..count {
+        let req = format!(
+            "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-burst-{n};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=b{n}\r\nTo: <sip:{to}>\r\n\
+             Call-ID: burst-{n}@{local}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(req.as_bytes(), to).unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let mut ok = 0;
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < deadline {
+        if let Ok((len, _)) = sock.recv_from(&mut buf)
+            && buf[..len].starts_with(b"SIP/2.0 200")
+        {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// A reload (POST /api/reload, then SIGHUP) changes the rate limit for the next requests
+/// while a call stays up; a file with an error is refused with its error, and the running
+/// configuration stays.
+#[test]
+fn reload_applies_a_new_rate_limit_while_a_call_survives() {
+    let dir = peer_test("ops-api-reload");
+    let pbx_run = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
+    let mut pbx = pbx_run;
+    let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
+    let mut call = long_call(
+        &dir,
+        "caller",
+        role::PHONE_A,
+        sbc.access(),
+        Duration::from_secs(8),
+    );
+    sbc.wait_log_count("CallAnswered", 1, Duration::from_secs(5));
+    let original = std::fs::read_to_string(sbc.config_path()).unwrap();
+
+    // The default budget for OPTIONS (100/s, a burst of 200) lets 30 through.
+    assert_eq!(options_burst(role::ATTACKER, sbc.access(), 30), 30);
+
+    // Two per second: a burst of 30 now gets a handful through, and its source is banned.
+    std::fs::write(
+        sbc.config_path(),
+        format!("{original}security:\n  rates: {{ other: 2 }}\n  bans: {{ time: 1m }}\n"),
+    )
+    .unwrap();
+    let (code, body) = sbc.admin_request("POST", "/api/reload").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let view = json(&body);
+    assert_eq!(view["reloaded"], true, "{view}");
+    assert_eq!(view["applied"], serde_json::json!(["security"]), "{view}");
+    assert_eq!(view["restart_required"], serde_json::json!([]), "{view}");
+    let through = options_burst(role::ATTACKER, sbc.access(), 30);
+    assert!(through <= 6, "{through} of 30 answered under 2/s");
+    let bans = sbc.admin_get("/api/bans");
+    assert!(bans.contains(&role::ATTACKER.to_string()), "{bans}");
+
+    // A broken file: refused with FILE:LINE:COLUMN, nothing changes.
+    std::fs::write(
+        sbc.config_path(),
+        format!("{original}security:\n  rates: {{ other: fast }}\n"),
+    )
+    .unwrap();
+    let (code, body) = sbc.admin_request("POST", "/api/reload").unwrap();
+    assert_eq!(code, 422, "{body}");
+    let view = json(&body);
+    assert_eq!(view["reloaded"], false, "{view}");
+    let error = view["errors"][0].as_str().unwrap();
+    let path = sbc.config_path().display().to_string();
+    assert!(error.starts_with(&format!("{path}:")), "{error}");
+    assert!(error.contains("other"), "{error}");
+    let through = options_burst(role::PHONE_B, sbc.access(), 30);
+    assert!(
+        through <= 6,
+        "the running limit stays: {through} of 30 answered"
+    );
+
+    // SIGHUP with a listener moved and the limit raised: the limit applies, the listener
+    // waits for a restart, and says so.
+    let moved = original.replacen(
+        &format!("udp:{}", sbc.access()),
+        &format!("udp:{}:5999", sbc.access().ip()),
+        1,
+    );
+    assert_ne!(moved, original);
+    std::fs::write(
+        sbc.config_path(),
+        format!("{moved}security:\n  rates: {{ other: 100 }}\n"),
+    )
+    .unwrap();
+    sbc.peer().signal(nix::sys::signal::Signal::SIGHUP);
+    sbc.wait_log_count("configuration reloaded", 2, Duration::from_secs(5));
+    assert_eq!(
+        sbc.log_count("key=\"access.listen\""),
+        1,
+        "the listener change is reported"
+    );
+    assert!(
+        sbc.ping(Duration::from_secs(2)),
+        "still on the old listener"
+    );
+
+    let text = sbc.admin_get("/metrics");
+    assert_eq!(
+        metric(&text, "palisade_config_reloads_total{result=\"ok\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, "palisade_config_reloads_total{result=\"error\"}"),
+        1.0
+    );
+    assert_eq!(metric(&text, "palisade_calls_active"), 1.0, "{text}");
+
+    // The call went on through all of it.
+    let r = call.wait(RUN);
+    assert!(r.all_succeeded(1), "{r:?}");
+    sbc.wait_calls_ended(1, Duration::from_secs(5));
+    finish_ok(&mut pbx);
+}

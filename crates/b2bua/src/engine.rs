@@ -2635,6 +2635,76 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             .is_some_and(|c| c.first_request.method() == Some(&Method::Subscribe))
     }
 
+    // ----- reconfiguration ---------------------------------------------------------
+
+    /// Takes a reloaded configuration without dropping a call, a registration or a
+    /// transaction. Everything applies to what happens next: the upstream list (an
+    /// upstream kept by name keeps its health and its calls; a new one starts optimistic
+    /// and is probed at once), probing, who may call, the call limit, header policies,
+    /// registration times and Min-SE. Palisade's own addresses (bound listeners), the
+    /// transaction timers and the ringing timeout stay as they were: the first are
+    /// sockets, and the running transactions and ringing calls were timed by the others.
+    pub fn reconfigure(&mut self, now: Instant, mut cfg: B2buaConfig) {
+        cfg.access = self.cfg.access.clone();
+        cfg.core = self.cfg.core.clone();
+        cfg.timers = self.cfg.timers;
+        cfg.invite_timeout = self.cfg.invite_timeout;
+        let mut old: Vec<Option<UpstreamState>> = std::mem::take(&mut self.upstreams)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // Where each old upstream went: calls, relayed transactions and probes follow it.
+        let mut moved: Vec<Option<usize>> = vec![None; old.len()];
+        for (i, u) in cfg.upstreams.iter().enumerate() {
+            let kept = old
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| o.upstream == *u));
+            let state = match kept {
+                Some(j) => {
+                    moved[j] = Some(i);
+                    old[j].take()
+                }
+                None => None,
+            };
+            self.upstreams
+                .push(state.unwrap_or_else(|| UpstreamState::new(u.clone(), now)));
+        }
+        for call in self.calls.values_mut() {
+            call.upstream = call.upstream.and_then(|j| moved.get(j).copied().flatten());
+        }
+        let mut orphans = Vec::new();
+        for (key, e) in self.clients.iter_mut() {
+            match &mut e.ctx {
+                ClientCtx::Relay { upstream, .. } => {
+                    *upstream = upstream.and_then(|j| moved.get(j).copied().flatten());
+                }
+                ClientCtx::Probe { upstream } => match moved.get(*upstream).copied().flatten() {
+                    Some(i) => *upstream = i,
+                    None => orphans.push(key.clone()),
+                },
+                _ => {}
+            }
+        }
+        // A probe of an upstream that is gone: its answer no longer means anything.
+        for key in orphans {
+            self.clients.remove(&key);
+        }
+        // Probe timers name upstreams by position: schedule them afresh for the new list.
+        self.timers
+            .retain(|Reverse(t)| !matches!(t.what, TimerRef::Probe(_) | TimerRef::ProbeTimeout(_)));
+        for i in 0..self.upstreams.len() {
+            let (next, due) = {
+                let u = &self.upstreams[i];
+                (u.next_probe, u.probing.as_ref().map(|(_, due)| *due))
+            };
+            self.schedule(next.max(now), TimerRef::Probe(i));
+            if let Some(due) = due {
+                self.schedule(due, TimerRef::ProbeTimeout(i));
+            }
+        }
+        self.cfg = cfg;
+    }
+
     // ----- upstream probes ---------------------------------------------------------
 
     fn probe(&mut self, now: Instant, i: usize) {

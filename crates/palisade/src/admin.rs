@@ -31,6 +31,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::book::CallView;
 use crate::metrics::Metrics;
+use crate::reload::ReloadView;
 
 /// Connections served at once; more wait in the listen backlog. The API is for operators
 /// and a Prometheus server, not for crowds.
@@ -46,6 +47,8 @@ pub(crate) enum Command {
     Calls(oneshot::Sender<Vec<CallView>>),
     Registrations(oneshot::Sender<Vec<RegistrationView>>),
     Drain(oneshot::Sender<DrainView>),
+    /// Re-read the configuration file.
+    Reload(oneshot::Sender<ReloadView>),
 }
 
 /// A phone's registration, as the API shows it.
@@ -131,6 +134,7 @@ enum Route {
     Calls,
     Registrations,
     Drain,
+    Reload,
     Bans,
     Unban(IpAddr),
 }
@@ -153,6 +157,7 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
         ["api", "calls"] => (Route::Calls, Method::GET),
         ["api", "registrations"] => (Route::Registrations, Method::GET),
         ["api", "drain"] => (Route::Drain, Method::POST),
+        ["api", "reload"] => (Route::Reload, Method::POST),
         ["api", "bans"] => (Route::Bans, Method::GET),
         ["api", "bans", ip] => match ip.parse::<IpAddr>() {
             Ok(ip) => (Route::Unban(ip), Method::DELETE),
@@ -284,6 +289,15 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<Byte
         Route::Drain => ask(&admin, Command::Drain)
             .await
             .map(|v| json(StatusCode::ACCEPTED, &v)),
+        // A refused file is the client's error: the file it asked to load is wrong.
+        Route::Reload => ask(&admin, Command::Reload).await.map(|v| {
+            let code = if v.reloaded {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            json(code, &v)
+        }),
         Route::Bans => Ok(json(StatusCode::OK, &bans(&admin.guard))),
         Route::Unban(source) => {
             let unbanned = admin.guard.unban(Instant::now(), source);
@@ -341,6 +355,11 @@ mod tests {
         assert_eq!(route(&Method::GET, "/api/calls/"), Ok(Route::Calls));
         assert_eq!(route(&Method::POST, "/api/drain"), Ok(Route::Drain));
         assert_eq!(route(&Method::GET, "/api/bans"), Ok(Route::Bans));
+        assert_eq!(route(&Method::POST, "/api/reload"), Ok(Route::Reload));
+        assert_eq!(
+            route(&Method::GET, "/api/reload"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(
             route(&Method::DELETE, "/api/bans/2001:db8::1"),
             Ok(Route::Unban("2001:db8::1".parse().unwrap()))

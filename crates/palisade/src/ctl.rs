@@ -27,6 +27,9 @@ pub(crate) enum Action {
     /// Start a graceful shutdown: new calls are refused, the process exits when the
     /// calls in progress have ended or the drain deadline passes.
     Drain,
+    /// Re-read the configuration file: prints what changed, what waits for a restart,
+    /// or why the file was refused (exits 1 then; the running configuration stays).
+    Reload,
     /// Liveness and readiness (exits 1 when not ready).
     Health,
     /// The Prometheus metrics, as text.
@@ -94,6 +97,7 @@ pub(crate) fn run(target: &Target, action: Action) -> ExitCode {
         Action::Calls => vec![(Method::GET, "/api/calls".into())],
         Action::Registrations => vec![(Method::GET, "/api/registrations".into())],
         Action::Drain => vec![(Method::POST, "/api/drain".into())],
+        Action::Reload => vec![(Method::POST, "/api/reload".into())],
         Action::Health => vec![
             (Method::GET, "/healthz".into()),
             (Method::GET, "/readyz".into()),

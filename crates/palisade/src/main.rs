@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 mod protection;
 mod records;
+mod reload;
 mod service;
 
 use std::net::SocketAddr;
@@ -112,7 +113,7 @@ fn run(file: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(&config);
+    let log = logging::init(&config);
     // One thread: the B2BUA is a single task, and the transports' socket tasks on the same
     // thread hand it messages without cross-thread wake-ups (measured: about 40% less CPU
     // per call than a multi-threaded runtime; docs/benchmarks.md).
@@ -126,7 +127,13 @@ fn run(file: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(service::run(config)) {
+    match runtime.block_on(service::run(
+        config,
+        service::Reloader {
+            file: file.to_path_buf(),
+            log,
+        },
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

@@ -146,14 +146,14 @@ pub(crate) struct Metrics {
     pub(crate) media_packets: IntCounterVec,
     pub(crate) media_bytes: IntCounterVec,
     pub(crate) media_packets_lost: IntCounter,
-    /// Set by the edge-security module: addresses banned now.
-    #[allow(dead_code, reason = "fed by the edge-security module")]
+    /// Addresses banned now.
     pub(crate) bans_active: IntGauge,
     /// Packets and messages dropped before they were handled, by reason.
     pub(crate) dropped: IntCounterVec,
-    /// Set by the fraud module: events by level (warning, critical).
-    #[allow(dead_code, reason = "fed by the fraud module")]
+    /// Toll-fraud events by level (warning, critical).
     pub(crate) fraud_events: IntCounterVec,
+    /// Configuration reloads, by result (`ok`, `error`).
+    config_reloads: IntCounterVec,
     pub(crate) upstream_up: IntGaugeVec,
     pub(crate) connections_open: IntGauge,
     pub(crate) send_errors: IntCounter,
@@ -278,6 +278,16 @@ impl Metrics {
                 "Toll-fraud rule events, by level.",
                 &["level"],
             )?,
+            config_reloads: {
+                let c = counter_vec(
+                    "palisade_config_reloads_total",
+                    "Configuration reloads (SIGHUP, POST /api/reload), by result: ok, error (the file was refused and the running configuration kept).",
+                    &["result"],
+                )?;
+                c.with_label_values(&["ok"]);
+                c.with_label_values(&["error"]);
+                c
+            },
             upstream_up,
             connections_open: gauge(
                 "palisade_connections_open",
@@ -301,6 +311,11 @@ impl Metrics {
     /// Counts a SIP message received on `side`.
     pub(crate) fn sip_received(&self, side: Side, message: &Message) {
         self.sip.count(side, message);
+    }
+
+    pub(crate) fn config_reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.config_reloads.with_label_values(&[result]).inc();
     }
 
     pub(crate) fn call_ended(&self, result: CallResult) {
@@ -498,6 +513,7 @@ mod tests {
             "palisade_dropped_total{reason=",
             "palisade_fraud_events_total{level=",
             "palisade_upstream_up{upstream=",
+            "palisade_config_reloads_total{result=\"error\"}",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

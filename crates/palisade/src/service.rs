@@ -30,8 +30,10 @@ use tokio::sync::mpsc;
 
 use crate::admin::{self, Admin, Command, DrainView, RegistrationView, Status};
 use crate::book::CallBook;
+use crate::logging::LogLevel;
 use crate::metrics::{GuardSource, MediaSource, MediaTotals, Metrics, TransportSource};
 use crate::records::Records;
+use crate::reload::{self, ReloadView};
 
 /// Admin requests waiting for the loop; more wait in their HTTP handlers.
 const COMMAND_QUEUE: usize = 16;
@@ -524,10 +526,19 @@ async fn start_admin(
     Ok(rx)
 }
 
+/// Where the running configuration came from, and what a reload changes outside the
+/// engine.
+#[derive(Debug)]
+pub(crate) struct Reloader {
+    pub(crate) file: std::path::PathBuf,
+    pub(crate) log: LogLevel,
+}
+
 /// Runs until SIGTERM or SIGINT (or `POST /api/drain`), then drains: no new calls, and
 /// the process ends when the last call has or the drain deadline passes, when the calls
-/// left are ended. The records of every call are on disk before it returns.
-pub(crate) async fn run(config: Config) -> Result<(), StartError> {
+/// left are ended. The records of every call are on disk before it returns. SIGHUP (or
+/// `POST /api/reload`) re-reads the configuration file.
+pub(crate) async fn run(mut config: Config, reloader: Reloader) -> Result<(), StartError> {
     let guard = Arc::new(Guard::new(protection::rules(&config), Instant::now()));
     if let Some(file) = &config.security.bans.file {
         protection::load_bans(&guard, file);
@@ -580,9 +591,9 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
     media_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(StartError::Signal)?;
     let mut drain_until: Option<Instant> = None;
     let mut outgoing = Outgoing::default();
-    let overload_queue = config.calls.overload_queue as usize;
     loop {
         let wait = engine
             .poll_timeout()
@@ -592,7 +603,7 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => {
-                    engine.set_overloaded(events.len() > overload_queue);
+                    engine.set_overloaded(events.len() > config.calls.overload_queue as usize);
                     if protection::admit(&guard, &transports, &ev) {
                         handle(&mut engine, &mut outgoing, &observer.metrics, ev);
                     }
@@ -605,8 +616,17 @@ pub(crate) async fn run(config: Config) -> Result<(), StartError> {
                 media_timeouts(&mut engine, &config);
                 protection::maintain(&guard, &config);
             }
-            Some(cmd) = commands.recv() => {
-                command(&mut engine, &observer, &config, &mut drain_until, cmd);
+            Some(cmd) = commands.recv() => command(
+                &mut engine,
+                &observer,
+                &mut config,
+                &reloader,
+                &mut drain_until,
+                &transports,
+                cmd,
+            ),
+            _ = hup.recv() => {
+                reload_config(&reloader, &mut config, &mut engine, &transports, &observer);
             }
             Some(calls) = synced.recv() => observer.book.synced(&calls),
             _ = term.recv() => start_drain(&mut engine, &observer, &config, &mut drain_until),
@@ -684,12 +704,69 @@ fn start_drain(
     *drain_until = Some(Instant::now() + config.drain.deadline);
 }
 
+/// Re-reads the configuration file and applies what may change while running
+/// ([`reload`] says which settings those are). A file with an error changes nothing.
+fn reload_config(
+    reloader: &Reloader,
+    config: &mut Config,
+    engine: &mut Engine,
+    transports: &Transports,
+    observer: &Observer,
+) -> ReloadView {
+    let file = &reloader.file;
+    let refuse = |errors: Vec<String>| {
+        for e in &errors {
+            tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
+        }
+        observer.metrics.config_reloaded(false);
+        ReloadView::refused(errors)
+    };
+    let new = match Config::load(file) {
+        Ok(c) => c,
+        Err(errors) => return refuse(errors.iter().map(ToString::to_string).collect()),
+    };
+    let (merged, applied, restart_required) = reload::merge(config, new);
+    // Everything that can fail comes before anything is applied.
+    let b2bua = match b2bua_config(&merged, transports) {
+        Ok(c) => c,
+        Err(e) => return refuse(vec![format!("{}: {e}", file.display())]),
+    };
+    engine.reconfigure(Instant::now(), b2bua);
+    if merged.fraud.rules != config.fraud.rules {
+        engine.policy_mut().set_rules(merged.fraud.rules.clone());
+    }
+    let rules = protection::rules(&merged);
+    if rules != protection::rules(config) {
+        observer.guard.reconfigure(rules);
+    }
+    if merged.log.level != config.log.level {
+        reloader.log.set(&merged.log.level);
+    }
+    // Upstreams removed from the file leave the metric.
+    observer.metrics.upstream_up.reset();
+    observer.upstreams(engine);
+    *config = merged;
+    observer.metrics.config_reloaded(true);
+    for key in &restart_required {
+        tracing::warn!(key, "changed in the file; takes effect after a restart");
+    }
+    tracing::info!(file = %file.display(), ?applied, ?restart_required, "configuration reloaded");
+    ReloadView {
+        reloaded: true,
+        applied,
+        restart_required,
+        errors: Vec::new(),
+    }
+}
+
 /// Answers an admin API request from the engine's state.
 fn command(
     engine: &mut Engine,
     observer: &Observer,
-    config: &Config,
+    config: &mut Config,
+    reloader: &Reloader,
     drain_until: &mut Option<Instant>,
+    transports: &Transports,
     cmd: Command,
 ) {
     // A requester that gave up has dropped its receiver: nothing to do about it.
@@ -699,6 +776,10 @@ fn command(
         }
         Command::Registrations(reply) => {
             let _ = reply.send(registrations(engine));
+        }
+        Command::Reload(reply) => {
+            let view = reload_config(reloader, config, engine, transports, observer);
+            let _ = reply.send(view);
         }
         Command::Drain(reply) => {
             start_drain(engine, observer, config, drain_until);

@@ -133,3 +133,71 @@ fn an_answered_probe_is_not_failed_by_its_old_timeout() {
     assert!(w.b.upstreams()[0].up);
     assert!(!has_event(&w, |e| matches!(e, Event::UpstreamDown { .. })));
 }
+
+#[test]
+fn a_reload_keeps_a_ringing_call_with_its_upstream() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(3600);
+    cfg.probe.failures_before_down = 1;
+    let mut w = World::with_config(cfg.clone());
+    w.phone_sends(phone_invite("phone-call-r", "z9hG4bKr1"));
+    let invite = w.one_sent_to(Side::Core);
+    // A new upstream goes first; the call's upstream is now the second.
+    let mut next = config(&[PBX2, PBX]);
+    next.probe = cfg.probe;
+    w.b.reconfigure(w.now, next);
+    let names: Vec<_> =
+        w.b.upstreams()
+            .iter()
+            .map(|u| u.upstream.name.clone())
+            .collect();
+    assert_eq!(names, [format!("sip:{PBX2}"), format!("sip:{PBX}")]);
+    // The 503 counts against the upstream that sent it, and failover goes on from its
+    // place in the new order: there is none after it, so the phone gets the 503.
+    w.pbx_sends(reply(&invite, 503, Some("p")));
+    assert!(w.b.upstreams()[0].up, "the new upstream is not blamed");
+    assert!(!w.b.upstreams()[1].up);
+    let sent = w.take();
+    assert!(
+        sent.iter()
+            .all(|t| t.message.method() != Some(&Method::Invite)),
+        "no retry at the upstream that failed"
+    );
+    assert!(sent.iter().any(|t| t.message.status() == Some(503)));
+    assert_eq!(w.b.calls(), 0);
+    // The next call goes to the new first upstream.
+    w.phone_sends(phone_invite("phone-call-r2", "z9hG4bKr2"));
+    let t = w.take();
+    let invite2 = t
+        .iter()
+        .find(|t| t.message.method() == Some(&Method::Invite))
+        .expect("an INVITE");
+    assert_eq!(invite2.destination.remote(), addr(PBX2));
+}
+
+#[test]
+fn a_reload_keeps_upstream_health_and_probes_a_new_upstream_at_once() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.failures_before_down = 1;
+    let mut w = World::with_config(cfg.clone());
+    w.answer_probes = false;
+    w.advance(Duration::from_secs(10));
+    w.take();
+    w.advance(Duration::from_secs(33));
+    w.take();
+    assert!(!w.b.upstreams()[0].up);
+    let mut next = config(&[PBX, PBX2]);
+    next.probe = cfg.probe;
+    next.probe.interval = Duration::from_secs(3600);
+    w.b.reconfigure(w.now, next);
+    assert!(!w.b.upstreams()[0].up, "a kept upstream keeps its health");
+    assert!(w.b.upstreams()[1].up, "a new upstream starts optimistic");
+    w.advance(Duration::from_millis(10));
+    let probes: Vec<_> = w
+        .take()
+        .into_iter()
+        .filter(|t| t.message.method() == Some(&Method::Options))
+        .map(|t| t.destination.remote())
+        .collect();
+    assert!(probes.contains(&addr(PBX2)), "{probes:?}");
+}
