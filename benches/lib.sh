@@ -190,3 +190,27 @@ uac_totals() {
 	done
 	echo "$ok $failed $retrans $achieved $rcs $cpu"
 }
+
+# plot PNG TITLE XLABEL YLABEL SERIES...: a line chart drawn by target/release/bench_plot
+# (benches/src/bin/bench_plot.rs; a SERIES is NAME=FILE:X:Y[:COLUMN=VALUE,...]). A chart
+# that cannot be drawn is reported and skipped: the tables are the result, the chart
+# shows them.
+plot() {
+	local png=$1 title=$2 x=$3 y=$4 s args=()
+	shift 4
+	for s in "$@"; do args+=(--series "$s"); done
+	"$ROOT/target/release/bench_plot" --out "$png" --title "$title" --x "$x" --y "$y" "${args[@]}" ||
+		echo "plot: cannot draw $png" >&2
+}
+
+# publish_plots OUT NAME...: copies the charts OUT/NAME.png next to docs/benchmarks.md
+# (docs/bench/), where its generated sections link them.
+publish_plots() {
+	local out=$1 name
+	shift
+	mkdir -p "$ROOT/docs/bench"
+	for name in "$@"; do
+		[ -f "$out/$name.png" ] && cp "$out/$name.png" "$ROOT/docs/bench/$name.png"
+	done
+	return 0
+}

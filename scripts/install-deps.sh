@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the end-to-end tests run against, from Debian's packages:
-# SIPp, Kamailio (with TLS), baresip, sipvicious, rtpengine, tshark, sox, and the
-# namespace and firewall tools the test topologies are built with.
+# SIPp, Kamailio (with TLS), baresip, sipvicious, rtpengine, tshark, sox, the namespace
+# and firewall tools the test topologies are built with, and fontconfig with a font for
+# the charts of `make bench`.
 #
 # Repeated runs are fast: when every command is already present nothing is installed.
 # As root it installs what is missing with apt-get. Not root and something missing: it
@@ -22,9 +23,10 @@ declare -A PROVIDER=(
 	[iptables]=iptables
 	[unshare]=util-linux
 	[ps]=procps
+	[fc-list]=fontconfig
 )
 PACKAGES=(sip-tester kamailio kamailio-tls-modules baresip-core sipvicious rtpengine-daemon
-	tshark sox iproute2 nftables iptables util-linux procps)
+	tshark sox iproute2 nftables iptables util-linux procps fontconfig fonts-dejavu-core)
 
 find_cmd() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
@@ -41,6 +43,7 @@ for cmd in "${!PROVIDER[@]}"; do
 	find_cmd "$cmd" || missing+=("$cmd (${PROVIDER[$cmd]})")
 done
 tls_module_present || missing+=("kamailio tls module (kamailio-tls-modules)")
+fc-list 2>/dev/null | grep -q . || missing+=("a font for the benchmark charts (fonts-dejavu-core)")
 
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "install-deps: all test peers present"
@@ -73,6 +76,7 @@ for cmd in "${!PROVIDER[@]}"; do
 	find_cmd "$cmd" || still+=("$cmd")
 done
 tls_module_present || still+=("kamailio tls module")
+fc-list 2>/dev/null | grep -q . || still+=("fonts-dejavu-core")
 if [ "${#still[@]}" -ne 0 ]; then
 	echo "install-deps: still missing after install: ${still[*]}" >&2
 	exit 1

@@ -2,6 +2,7 @@
 # Renders the results of benches/media/run.sh as Markdown tables.
 #
 #   benches/media/report.sh DIR                 prints the tables for DIR/results.tsv
+#   benches/media/report.sh --cpu DIR           the relay CPU at each step, for the chart
 #   benches/media/report.sh --update DOC FILE   replaces the generated part of DOC (between
 #                                               the media-relay markers) with FILE
 set -euo pipefail
@@ -16,15 +17,29 @@ if [ "${1:-}" = "--update" ]; then
 	exit 0
 fi
 
-dir=$1
-# shellcheck disable=SC1091
-. "$dir/meta.env"
 # The results with a header line: the run's own columns, then the generator's.
 table() {
 	printf 'label\tsys\tn\ttry\tstatus\t'
 	cat "$dir/columns"
 	cat "$dir/results.tsv"
 }
+
+#   benches/media/report.sh --cpu DIR           prints the relay CPU at each step (the chart's data)
+if [ "${1:-}" = "--cpu" ]; then
+	dir=$2
+	table | awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i
+			print "system\tcalls\tcpu_pct\tloss_pct"; next }
+		$1 == "step" && $5 == "ok" && $c["window_s"] > 0 {
+			printf "%s\t%d\t%.1f\t%.3f\n", $2, $3, 100 * $c["relay_cpu_s"] / $c["window_s"], $c["loss_pct"] }'
+	exit 0
+fi
+
+dir=$1
+# Where the charts are, relative to the report (run.sh: "." in the result directory,
+# "bench" for docs/benchmarks.md).
+PLOTS="${PLOTS:-.}"
+# shellcheck disable=SC1091
+. "$dir/meta.env"
 
 cat <<EOF
 Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
@@ -38,7 +53,7 @@ Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the media part
 
 EOF
 
-table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" -v late_ms="$late_ms" '
+table | awk -F'\t' -v plots="$PLOTS" -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" -v late_ms="$late_ms" '
 	NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 	$5 != "ok" { next }
 	{
@@ -115,6 +130,7 @@ table | awk -F'\t' -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$wind
 		printf "| Palisade'\''s added p99 latency at 50%% load < 100 µs | **%.0f µs** | %s |\n", add99["palisade"], (("palisade" in lat) && add99["palisade"] < 100 ? "met" : "missed")
 		print ""
 
+		printf "![Relay CPU against concurrent calls](%s/media-cpu.png)\n\n", plots
 		print "#### Every step"
 		print ""
 		printf "%s s measured per step after the warm-up. CPU: the relay process, as a share of one\n", window

@@ -314,9 +314,17 @@ printf 'loadavg_end=%q\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.env"
 
 [ "$PROFILE" = "1" ] && perf_summaries palisade rtpengine
 
+"$ROOT/benches/media/report.sh" --cpu "$OUT" >"$OUT/cpu.tsv"
+plot "$OUT/media-cpu.png" "Media relay: CPU against concurrent G.711 calls" \
+	"concurrent calls (2 streams each, 50 packets/s per stream)" "relay CPU, % of one core" \
+	"Palisade=$OUT/cpu.tsv:calls:cpu_pct:system=palisade" \
+	"rtpengine (userspace)=$OUT/cpu.tsv:calls:cpu_pct:system=rtpengine" \
+	"bare forwarder (floor)=$OUT/cpu.tsv:calls:cpu_pct:system=floor"
 "$ROOT/benches/media/report.sh" "$OUT" >"$OUT/report.md"
 cat "$OUT/report.md"
 if [ "$DOCS" = "1" ]; then
-	"$ROOT/benches/media/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
+	publish_plots "$OUT" media-cpu
+	PLOTS=bench "$ROOT/benches/media/report.sh" "$OUT" >"$OUT/report-docs.md"
+	"$ROOT/benches/media/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report-docs.md"
 	log "updated docs/benchmarks.md"
 fi
