@@ -3,6 +3,7 @@
 #
 #   benches/media/report.sh DIR                 prints the tables for DIR/results.tsv
 #   benches/media/report.sh --cpu DIR           the relay CPU at each step, for the chart
+#   benches/media/report.sh --summary DIR       the headline figures, one per line (TSV)
 #   benches/media/report.sh --update DOC FILE   replaces the generated part of DOC (between
 #                                               the media-relay markers) with FILE
 set -euo pipefail
@@ -34,6 +35,11 @@ if [ "${1:-}" = "--cpu" ]; then
 	exit 0
 fi
 
+SUMMARY=0
+if [ "${1:-}" = "--summary" ]; then
+	SUMMARY=1
+	shift
+fi
 dir=$1
 # Where the charts are, relative to the report (run.sh: "." in the result directory,
 # "bench" for docs/benchmarks.md).
@@ -41,7 +47,7 @@ PLOTS="${PLOTS:-.}"
 # shellcheck disable=SC1091
 . "$dir/meta.env"
 
-cat <<EOF
+[ "$SUMMARY" = 1 ] || cat <<EOF
 Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
 $loadavg at the start, ${loadavg_end:-?} at the end). rtpengine $rtpengine, Palisade at
 commit $commit. $date, $mode mode. Forwarding threads: Palisade $palisade_workers media
@@ -53,7 +59,7 @@ Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the media part
 
 EOF
 
-table | awk -F'\t' -v plots="$PLOTS" -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" -v late_ms="$late_ms" '
+table | awk -F'\t' -v summary="$SUMMARY" -v plots="$PLOTS" -v maxloss="$max_loss_pct" -v steps="$steps" -v window="$window" -v late_ms="$late_ms" '
 	NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 	$5 != "ok" { next }
 	{
@@ -99,6 +105,21 @@ table | awk -F'\t' -v plots="$PLOTS" -v maxloss="$max_loss_pct" -v steps="$steps
 			}
 		}
 
+		r1 = rate["rtpengine"] > 0 ? rate["palisade"] / rate["rtpengine"] : 0
+		r2 = rate["palisade"] > 0 ? rate["floor"] / rate["palisade"] : 0
+		if (summary) {
+			# comparison, figure, Palisade, peer, peer figure, ratio, target, verdict
+			printf "Media relay\trelayed packets per CPU-second\t%.0f\trtpengine\t%.0f\t%.2fx\t≥ 2x\t%s\n", \
+				rate["palisade"], rate["rtpengine"], r1, (r1 >= 2 ? "met" : "missed")
+			printf "Media relay\tCPU per relayed packet (÷ the floor'\''s)\t%.2f µs\tbare forwarder\t%.2f µs\t%.2fx\t≤ 1.5x\t%s\n", \
+				(rate["palisade"] ? 1e6 / rate["palisade"] : 0), (rate["floor"] ? 1e6 / rate["floor"] : 0), \
+				r2, (r2 > 0 && r2 <= 1.5 ? "met" : "missed")
+			printf "Media relay\thighest N calls with loss ≤ %s%%\t%d\trtpengine\t%d\t%.2fx\t\t\n", maxloss, \
+				best["palisade"], best["rtpengine"], (best["rtpengine"] ? best["palisade"] / best["rtpengine"] : 0)
+			printf "Media relay\tadded p99 latency at 50%% load\t%.0f µs\trtpengine\t%.0f µs\t\t< 100 µs\t%s\n", \
+				add99["palisade"], add99["rtpengine"], (("palisade" in lat) && add99["palisade"] < 100 ? "met" : "missed")
+			exit
+		}
 		print "#### Summary"
 		print ""
 		printf "Relayed packets per CPU-second: all the packets the generator received in the measured\n"
@@ -121,8 +142,6 @@ table | awk -F'\t' -v plots="$PLOTS" -v maxloss="$max_loss_pct" -v steps="$steps
 		printf "| added jitter (RFC 3550, mean over streams) | %.1f µs | %.1f µs | %.1f µs |\n", \
 			addj["palisade"], addj["rtpengine"], addj["floor"]
 		print ""
-		r1 = rate["rtpengine"] > 0 ? rate["palisade"] / rate["rtpengine"] : 0
-		r2 = rate["palisade"] > 0 ? rate["floor"] / rate["palisade"] : 0
 		print "| target | figure | |"
 		print "|---|---|---|"
 		printf "| Palisade ≥ 2x rtpengine'\''s packets per CPU-second | **%.2fx** | %s |\n", r1, (r1 >= 2 ? "met" : "missed")

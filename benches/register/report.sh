@@ -16,6 +16,12 @@ if [ "${1:-}" = "--update" ]; then
 	exit 0
 fi
 
+#   benches/register/report.sh --summary DIR       the headline figures, one per line (TSV)
+SUMMARY=0
+if [ "${1:-}" = "--summary" ]; then
+	SUMMARY=1
+	shift
+fi
 dir=$1
 tsv="$dir/results.tsv"
 # shellcheck disable=SC1091
@@ -25,6 +31,39 @@ tsv="$dir/results.tsv"
 # 8 retrans, 9 sipp_exit, 10 achieved_rate, 11 wall_s, 12 sbc_cpu_ms, 13 sbc_us_per_reg,
 # 14 registrar_cpu_ms, 15 registrar_us_per_reg, 16 uac_cpu_ms, 17 load_share_pct,
 # 18 p50_ms, 19 p99_ms, 20 udp_drops.
+
+# The highest rate each system held with zero failures; with summary=1, as summary lines.
+highest() {
+	awk -F'\t' -v summary="$1" '
+		$1 == "fixed" { cpu[$2, $3] = $13; if ($3 > top) top = $3 }
+		$1 ~ /^max/ {
+			pass = ($9 ~ /^0+$/) && $6 == $5 && $7 == 0 && $8 <= 0.01 * $5 && $10 >= 0.9 * $3
+			if (pass && $3 > best[$2]) best[$2] = $3
+			if (!pass && $1 == "max2" && !firstfail[$2]) firstfail[$2] = $3
+		}
+		END {
+			p = best["palisade"]; k = best["kamailio"]
+			if (summary) {
+				printf "Registration (digest)\thighest zero-failure rate\t%d/s\tKamailio\t%d/s\t%.2fx\t\t\n", p, k, (k > 0 ? p / k : 0)
+				cp = cpu["palisade", top]; ck = cpu["kamailio", top]
+				if (top)
+					printf "Registration (digest)\tCPU per registration at %d/s (Kamailio ÷ Palisade)\t%d µs\tKamailio\t%d µs\t%.2fx\t\t\n", \
+						top, cp, ck, (cp > 0 ? ck / cp : 0)
+				exit
+			}
+			print "| | Palisade | Kamailio | Palisade ÷ Kamailio |"
+			print "|---|---|---|---|"
+			printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%.2fx** |\n", p, k, (k > 0 ? p / k : 0)
+			printf "| first failing step | %s | %s | |\n",
+				(firstfail["palisade"] ? firstfail["palisade"] "/s" : "none (steps exhausted)"),
+				(firstfail["kamailio"] ? firstfail["kamailio"] "/s" : "none (steps exhausted)")
+		}' "$tsv"
+}
+
+if [ "$SUMMARY" = 1 ]; then
+	highest 1
+	exit 0
+fi
 
 cat <<EOF
 Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
@@ -68,21 +107,7 @@ echo "offered rate; a failing step is run once more before it counts. The SBC sh
 echo "$nproc vCPUs with the registrar and the SIPp processes (and whatever else runs on the"
 echo "machine): the CPU columns show who took what."
 echo
-awk -F'\t' '
-	$1 ~ /^max/ {
-		pass = ($9 ~ /^0+$/) && $6 == $5 && $7 == 0 && $8 <= 0.01 * $5 && $10 >= 0.9 * $3
-		if (pass && $3 > best[$2]) best[$2] = $3
-		if (!pass && $1 == "max2" && !firstfail[$2]) firstfail[$2] = $3
-	}
-	END {
-		p = best["palisade"]; k = best["kamailio"]
-		print "| | Palisade | Kamailio | Palisade ÷ Kamailio |"
-		print "|---|---|---|---|"
-		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%.2fx** |\n", p, k, (k > 0 ? p / k : 0)
-		printf "| first failing step | %s | %s | |\n",
-			(firstfail["palisade"] ? firstfail["palisade"] "/s" : "none (steps exhausted)"),
-			(firstfail["kamailio"] ? firstfail["kamailio"] "/s" : "none (steps exhausted)")
-	}' "$tsv"
+highest 0
 echo
 echo "Every step (CPU as a share of one core over the step; UDP drops are datagrams the kernel"
 echo "dropped for a full receive buffer, on any socket):"
