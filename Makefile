@@ -36,25 +36,15 @@ check-core:
 fuzz-smoke:
 	scripts/fuzz-smoke.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# Benchmarks: the criterion benchmarks (SIP parsing against rsip, the cost of dropping a
-# flood packet), then the call-setup and REGISTER comparisons with Kamailio
-# (benches/calls/run.sh, benches/register/run.sh: they need root, run SIPp, Palisade and
-# Kamailio inside a network namespace of their own, and write docs/benchmarks.md), and the
-# media relay comparison with rtpengine and a bare forwarder (benches/media/run.sh, the
-# same way).
-# `make bench QUICK=1`: a short run of each, a few minutes; docs/benchmarks.md is left as is.
+# Benchmarks: every comparison of Palisade with the peers (rsip, Kamailio, Kamailio +
+# rtpengine, rtpengine, a bare forwarder) under the same load in the same run, then one
+# report: docs/benchmarks.md and its charts (benches/run.sh says what runs). They need
+# root: every part runs inside a network namespace of its own.
+# `make bench QUICK=1`: the same, shorter (under 10 minutes after the build); the report
+# goes to target/bench/ and docs/benchmarks.md is left as is.
 QUICK ?= 0
 bench:
-	scripts/install-deps.sh
-ifeq ($(QUICK),1)
-	$(CARGO) bench -p palisade-benches --bench sip_parse -- --quick
-	$(CARGO) bench -p palisade-benches --bench guard_drop -- --quick
-else
-	$(CARGO) bench -p palisade-benches
-endif
-	QUICK=$(QUICK) CARGO=$(CARGO) benches/calls/run.sh
-	QUICK=$(QUICK) CARGO=$(CARGO) benches/register/run.sh
-	QUICK=$(QUICK) CARGO=$(CARGO) benches/media/run.sh
+	QUICK=$(QUICK) CARGO=$(CARGO) benches/run.sh
 
 demo:
 	scripts/demo.sh

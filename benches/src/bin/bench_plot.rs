@@ -41,6 +41,16 @@ struct Args {
     y_from_data: bool,
 }
 
+/// Line colours that stay apart on white and for most colour-blind readers (Tableau 10).
+const COLORS: [RGBColor; 6] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
 /// One line of the chart.
 #[derive(Debug)]
 struct Series {
@@ -155,7 +165,7 @@ fn draw(args: &Args, series: &[Series]) -> Result<()> {
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLORS[i % COLORS.len()];
         let style = color.stroke_width(2);
         chart
             .draw_series(LineSeries::new(s.points.iter().copied(), style))?
