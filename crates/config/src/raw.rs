@@ -84,6 +84,9 @@ pub(crate) struct RawAdmin {
     pub(crate) listen: F<String>,
     pub(crate) token: F<String>,
     pub(crate) token_file: F<String>,
+    pub(crate) max_connections: F<String>,
+    pub(crate) header_timeout: F<String>,
+    pub(crate) request_timeout: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,6 +80,12 @@ pub struct AdminConfig {
     /// Bearer token the admin API requires, from `admin.token` or read from
     /// `admin.token_file`.
     pub token: Option<Secret>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: u32,
+    /// A request's head must arrive within this (slowloris).
+    pub header_timeout: Duration,
+    /// How long a request that needs the engine waits for it.
+    pub request_timeout: Duration,
 }
 
 impl Default for AdminConfig {
@@ -87,6 +93,9 @@ impl Default for AdminConfig {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090),
             token: None,
+            max_connections: 32,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

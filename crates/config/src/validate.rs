@@ -791,7 +791,31 @@ impl<'a> Ctx<'a> {
                 ),
             );
         }
-        AdminConfig { listen, token }
+        AdminConfig {
+            listen,
+            token,
+            max_connections: self.count(
+                &a.max_connections,
+                "admin.max_connections",
+                d.max_connections,
+                1,
+                10_000,
+            ),
+            header_timeout: self.duration(
+                &a.header_timeout,
+                "admin.header_timeout",
+                d.header_timeout,
+                Duration::from_millis(100),
+                Duration::from_secs(300),
+            ),
+            request_timeout: self.duration(
+                &a.request_timeout,
+                "admin.request_timeout",
+                d.request_timeout,
+                Duration::from_millis(100),
+                Duration::from_secs(300),
+            ),
+        }
     }
 
     /// No listener twice, no two listeners on one socket, and access and core apart.

@@ -33,14 +33,6 @@ use crate::book::CallView;
 use crate::metrics::Metrics;
 use crate::reload::ReloadView;
 
-/// Connections served at once; more wait in the listen backlog. The API is for operators
-/// and a Prometheus server, not for crowds.
-const MAX_CONNECTIONS: usize = 32;
-/// A request's head must arrive within this (slowloris).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request waits for the service loop's answer.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// What the API asks of the service loop.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -107,6 +99,13 @@ pub(crate) struct Admin {
     pub(crate) status: Arc<Status>,
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) token: Option<Secret>,
+    /// Connections served at once (`admin.max_connections`), the time a request's head
+    /// may take (`admin.header_timeout`) and the time a request waits for the engine
+    /// (`admin.request_timeout`). The API is for operators and a Prometheus server, not
+    /// for crowds.
+    pub(crate) max_connections: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// The edge protection: thread-safe, so the bans are read and lifted here, without
     /// the service loop.
     pub(crate) guard: Arc<Guard>,
@@ -217,10 +216,10 @@ async fn ask<T>(
     let unavailable = || error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
     admin
         .commands
-        .send_timeout(make(tx), ENGINE_TIMEOUT)
+        .send_timeout(make(tx), admin.request_timeout)
         .await
         .map_err(|_| unavailable())?;
-    match tokio::time::timeout(ENGINE_TIMEOUT, rx).await {
+    match tokio::time::timeout(admin.request_timeout, rx).await {
         Ok(Ok(v)) => Ok(v),
         _ => Err(unavailable()),
     }
@@ -314,7 +313,7 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<Byte
 
 /// Accepts connections until the runtime stops.
 pub(crate) async fn serve(listener: TcpListener, admin: Arc<Admin>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(admin.max_connections));
     loop {
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             return;
@@ -327,6 +326,7 @@ pub(crate) async fn serve(listener: TcpListener, admin: Arc<Admin>) {
             }
         };
         let admin = Arc::clone(&admin);
+        let header_timeout = admin.header_timeout;
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let admin = Arc::clone(&admin);
@@ -334,7 +334,7 @@ pub(crate) async fn serve(listener: TcpListener, admin: Arc<Admin>) {
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "admin connection");

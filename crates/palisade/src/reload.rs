@@ -4,7 +4,7 @@
 //! A reload reads and validates the whole file first; a file with an error changes
 //! nothing. A valid file is merged into the running configuration: settings that are
 //! sockets or that running transactions were built with (listeners, advertised
-//! addresses, certificates, the media port range, the admin listener and token, SIP
+//! addresses, certificates, the media port range, the admin API's settings, SIP
 //! limits and timers, the connection limits, the ringing timeout, the log format, the
 //! record file) keep their running values and are named in the answer as needing a
 //! restart. Everything else (security rules and rates, ban times, fraud rules, upstreams
@@ -61,8 +61,7 @@ pub(crate) fn merge(
     keep!("core.tls", core.tls);
     keep!("core.upstream_ca", core.upstream_ca);
     keep!("media.ports", media.ports);
-    keep!("admin.listen", admin.listen);
-    keep!("admin.token", admin.token);
+    keep!("admin", admin);
     keep!("sip", sip);
     keep!(
         "transport.tcp.max_connections",

@@ -519,6 +519,9 @@ async fn start_admin(
         status,
         commands: tx,
         token: config.admin.token.clone(),
+        max_connections: config.admin.max_connections as usize,
+        header_timeout: config.admin.header_timeout,
+        request_timeout: config.admin.request_timeout,
         guard,
     });
     tracing::info!(%addr, "admin API and metrics listening");
