@@ -53,6 +53,22 @@ fn metrics_move_as_calls_happen() {
         grew(r#"palisade_sip_responses_total{class="2xx",side="core"}"#),
         6.0
     );
+    // Relayed the other way: INVITE, ACK and BYE to the PBX; 200 (INVITE, BYE) to the
+    // phone, and 100 Trying (Palisade's own) and 180 to it.
+    for method in ["INVITE", "ACK", "BYE"] {
+        assert_eq!(
+            grew(&format!(
+                r#"palisade_sip_requests_sent_total{{method="{method}",side="core"}}"#
+            )),
+            3.0,
+            "{method} sent to the PBX"
+        );
+    }
+    assert_eq!(
+        grew(r#"palisade_sip_responses_sent_total{class="2xx",side="access"}"#),
+        6.0
+    );
+    assert!(grew(r#"palisade_sip_responses_sent_total{class="1xx",side="access"}"#) >= 3.0);
     assert_eq!(grew(r#"palisade_calls_total{result="answered"}"#), 3.0);
     assert_eq!(grew("palisade_call_setup_seconds_count"), 3.0);
     assert!(grew("palisade_call_setup_seconds_sum") > 0.0);

@@ -55,7 +55,7 @@ fn side_index(side: Side) -> usize {
     }
 }
 
-/// SIP messages received, by side and method (requests) or class (responses).
+/// SIP messages received (or sent), by side and method (requests) or class (responses).
 struct SipCounters {
     /// `[side][method]`, the last method slot being `other`.
     requests: [Vec<IntCounter>; 2],
@@ -135,6 +135,7 @@ impl CallResult {
 pub(crate) struct Metrics {
     registry: Registry,
     sip: SipCounters,
+    sip_sent: SipCounters,
     pub(crate) calls_active: IntGauge,
     calls_total: IntCounterVec,
     pub(crate) call_setup: Histogram,
@@ -202,6 +203,16 @@ impl Metrics {
             "SIP responses received, by side and status class.",
             &["side", "class"],
         )?;
+        let sent_requests = counter_vec(
+            "palisade_sip_requests_sent_total",
+            "SIP requests Palisade sent, by side and method (relayed and its own: probes, keep-alives, BYE and CANCEL it generates).",
+            &["side", "method"],
+        )?;
+        let sent_responses = counter_vec(
+            "palisade_sip_responses_sent_total",
+            "SIP responses Palisade sent, by side and status class (relayed and its own answers).",
+            &["side", "class"],
+        )?;
         let call_setup = Histogram::with_opts(
             HistogramOpts::new(
                 "palisade_call_setup_seconds",
@@ -234,6 +245,7 @@ impl Metrics {
         }
         Ok(Self {
             sip: SipCounters::new(&requests, &responses),
+            sip_sent: SipCounters::new(&sent_requests, &sent_responses),
             calls_active: gauge("palisade_calls_active", "Calls in progress.")?,
             calls_total,
             call_setup,
@@ -311,6 +323,11 @@ impl Metrics {
     /// Counts a SIP message received on `side`.
     pub(crate) fn sip_received(&self, side: Side, message: &Message) {
         self.sip.count(side, message);
+    }
+
+    /// Counts a SIP message sent on `side`.
+    pub(crate) fn sip_sent(&self, side: Side, message: &Message) {
+        self.sip_sent.count(side, message);
     }
 
     pub(crate) fn config_reloaded(&self, ok: bool) {
@@ -498,6 +515,8 @@ mod tests {
         for name in [
             "palisade_sip_requests_total{",
             "palisade_sip_responses_total{",
+            "palisade_sip_requests_sent_total{",
+            "palisade_sip_responses_sent_total{",
             "palisade_calls_active ",
             "palisade_calls_total{result=\"answered\"}",
             "palisade_call_setup_seconds_bucket{",

@@ -871,9 +871,10 @@ fn flush(
         while let Some(Transmit {
             destination,
             message,
-            ..
+            side,
         }) = engine.poll_transmit()
         {
+            observer.metrics.sip_sent(side, &message);
             match transports.send(target(&destination), message.as_bytes().clone()) {
                 Ok(flow) => {
                     if matches!(destination, Destination::Address { protocol, .. } if protocol.is_stream())
