@@ -37,9 +37,10 @@ fuzz-smoke:
 	scripts/fuzz-smoke.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Benchmarks: the criterion benchmarks (SIP parsing against rsip, the cost of dropping a
-# flood packet), then the call-setup and REGISTER comparisons with Kamailio
-# (benches/calls/run.sh, benches/register/run.sh: they need root, run SIPp, Palisade and
-# Kamailio inside a network namespace of their own, and write docs/benchmarks.md), and the
+# flood packet), then the call-setup comparison with Kamailio and Kamailio + rtpengine and
+# the REGISTER comparison with Kamailio (benches/calls/run.sh, benches/register/run.sh:
+# they need root, run SIPp, Palisade, Kamailio and rtpengine inside a network namespace of
+# their own, and write docs/benchmarks.md), and the
 # media relay comparison with rtpengine and a bare forwarder (benches/media/run.sh, the
 # same way).
 # `make bench QUICK=1`: a short run of each, a few minutes; docs/benchmarks.md is left as is.
