@@ -46,43 +46,50 @@ udp_drops() {
 }
 
 # The measured steps, the same for every comparison: fixed offered rates (the order of the
-# two systems alternating, so that drift in the machine's load favours neither), the
-# profiled step when PROFILE=1, then the rate stepped up through MAX_STEPS until each
-# system fails a step twice. UNIT names what is offered ("calls", "registrations"). Uses
-# the caller's `load` and `last_passed`.
+# systems rotating from one rate to the next, so that drift in the machine's load favours
+# none), the profiled step when PROFILE=1, then the rate stepped up through MAX_STEPS until
+# each system fails a step twice. UNIT names what is offered ("calls", "registrations");
+# the systems are SYSTEMS (default "palisade kamailio"). Uses the caller's `load` and
+# `last_passed`.
 run_steps() {
 	local unit=$1
+	local systems n
+	read -r -a systems <<<"${SYSTEMS:-palisade kamailio}"
+	n=${#systems[@]}
 	log "fixed rates: $RATES $unit/s, $STEP_SECONDS s each"
-	local k=0 rate order sys
+	local k=0 rate i sys
 	for rate in $RATES; do
-		if [ $((k % 2)) -eq 0 ]; then order="palisade kamailio"; else order="kamailio palisade"; fi
-		for sys in $order; do load "$sys" "$rate" "$STEP_SECONDS" 1 fixed; done
+		for i in $(seq 0 $((n - 1))); do
+			load "${systems[$(((i + k) % n))]}" "$rate" "$STEP_SECONDS" 1 fixed
+		done
 		k=$((k + 1))
 	done
 
 	if [ "$PROFILE" = "1" ]; then
 		local top
 		top=$(echo "$RATES" | awk '{print $NF}')
-		for sys in palisade kamailio; do load "$sys" "$top" "$STEP_SECONDS" 1 profile; done
+		for sys in "${systems[@]}"; do load "$sys" "$top" "$STEP_SECONDS" 1 profile; done
 	fi
 
 	log "highest zero-failure rate: steps $MAX_STEPS $unit/s, $MAX_STEP_SECONDS s each, $UACS SIPp load processes"
-	local pal_on=1 kam_on=1 try
+	local -A on=()
+	local left=$n try
+	for sys in "${systems[@]}"; do on[$sys]=1; done
 	for rate in $MAX_STEPS; do
-		for sys in palisade kamailio; do
-			if [ $sys = palisade ] && [ $pal_on = 0 ]; then continue; fi
-			if [ $sys = kamailio ] && [ $kam_on = 0 ]; then continue; fi
+		for sys in "${systems[@]}"; do
+			[ "${on[$sys]}" = 1 ] || continue
 			for try in 1 2; do
 				# Let the transactions of the previous step expire.
 				sleep 2
 				load "$sys" "$rate" "$MAX_STEP_SECONDS" "$UACS" "max$try"
 				if last_passed; then break; fi
 				if [ "$try" = 2 ]; then
-					if [ $sys = palisade ]; then pal_on=0; else kam_on=0; fi
+					on[$sys]=0
+					left=$((left - 1))
 				fi
 			done
 		done
-		[ $pal_on = 0 ] && [ $kam_on = 0 ] && break
+		[ "$left" = 0 ] && break
 	done
 	return 0
 }

@@ -4,16 +4,39 @@
 #   benches/calls/report.sh DIR                 prints the tables for DIR/results.tsv
 #   benches/calls/report.sh --update DOC FILE   replaces the generated part of DOC (between
 #                                               the call-setup markers) with FILE
+#   benches/calls/report.sh --passed TSV        exits 0 if the last step of TSV passed
 set -euo pipefail
 
 BEGIN_MARK='<!-- call-setup results: begin (written by benches/calls/run.sh) -->'
 END_MARK='<!-- call-setup results: end -->'
+
+# Columns of results.tsv: 1 label, 2 system, 3 rate, 4 seconds, 5 calls, 6 ok, 7 failed,
+# 8 retrans, 9 sipp_exit, 10 achieved_rate, 11 wall_s, 12 sbc_cpu_ms, 13 sbc_us_per_call,
+# 14 uas_cpu_ms, 15 uac_cpu_ms, 16 load_share_pct, 17 p50_ms, 18 p99_ms, 19 udp_drops,
+# 20 media_cpu_ms, 21 rtpe_offers, 22 rtpe_answers, 23 rtpe_deletes, 24 rtpe_left (20-24:
+# "-" for the systems without rtpengine).
+#
+# A step passes when every call succeeds, retransmissions stay under 1% of calls and SIPp
+# holds at least 90% of the offered rate; through Kamailio + rtpengine, only if rtpengine
+# also saw an offer for every completed call and held no session at the step's end.
+# shellcheck disable=SC2016 # an awk function, expanded by awk
+PASSED='function passed() {
+	return ($9 ~ /^0+$/) && $6 == $5 && $7 == 0 && $8 <= 0.01 * $5 && $10 >= 0.9 * $3 &&
+		($21 == "-" || ($21 >= $6 && $24 == 0))
+}'
+# The column names of the systems.
+NAMES='BEGIN { name["palisade"] = "Palisade"; name["kamailio"] = "Kamailio"
+	name["kamailio_rtpengine"] = "Kamailio + rtpengine" }'
 
 if [ "${1:-}" = "--update" ]; then
 	# shellcheck source=../lib.sh
 	source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 	replace_section "$2" "$3" "$BEGIN_MARK" "$END_MARK"
 	exit 0
+fi
+if [ "${1:-}" = "--passed" ]; then
+	tail -n 1 "$2" | awk -F'\t' "$PASSED"' { exit passed() ? 0 : 1 }'
+	exit
 fi
 
 dir=$1
@@ -24,29 +47,39 @@ tsv="$dir/results.tsv"
 cat <<EOF
 Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
 $loadavg at the start). SIPp $sipp, Kamailio $kamailio with $kamailio_workers UDP workers,
-Palisade at commit $commit. $date, $mode mode.
+rtpengine $rtpengine (userspace forwarding, \`--num-threads=$kamailio_workers\`,
+$rtpengine_threads threads in all), Palisade at commit $commit. $date, $mode mode.
 
 Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the call-setup part is
 \`benches/calls/run.sh\`; results and logs under \`target/bench-calls/\`).
+
+Media anchoring, checked on one traced call through each system before the steps: the SDP
+of the 200 reaches the caller with the connection address $sdp_palisade through Palisade
+(its own), $sdp_kamailio through Kamailio (the UAS's, untouched) and
+$sdp_kamailio_rtpengine through Kamailio + rtpengine (rtpengine's).
 
 EOF
 
 echo "#### CPU time per call at fixed offered rates"
 echo
 echo "$step_seconds s of calls at each rate, one SIPp uac. CPU is the SBC's utime+stime from"
-echo "/proc (Kamailio: all its processes). Lower is better; the ratio is Kamailio's CPU per"
-echo "call divided by Palisade's (above 1: Palisade uses less)."
+echo "/proc (Kamailio: all its processes; Kamailio + rtpengine: those and rtpengine, whose part"
+echo "is in brackets). Lower is better; a ratio is that system's CPU per call divided by"
+echo "Palisade's (above 1: Palisade uses less)."
 echo
-echo "| offered rate | calls | Palisade CPU/call | Kamailio CPU/call | Kamailio ÷ Palisade | failed (Palisade / Kamailio) |"
-echo "|---|---|---|---|---|---|"
+echo "| offered rate | calls | Palisade CPU/call | Kamailio CPU/call | Kamailio + rtpengine CPU/call (rtpengine) | Kamailio ÷ Palisade | Kamailio+rtpengine ÷ Palisade | failed (Palisade / Kamailio / Kamailio + rtpengine) |"
+echo "|---|---|---|---|---|---|---|---|"
 awk -F'\t' '
 	$1 == "fixed" { cpu[$2, $3] = $13; fail[$2, $3] = $5 - $6; calls[$3] = $5
+		if ($20 != "-") media[$2, $3] = $6 > 0 ? $20 * 1000 / $6 : 0
 		if (!seen[$3]++) order[++n] = $3 }
 	END {
 		for (i = 1; i <= n; i++) {
-			r = order[i]; p = cpu["palisade", r]; k = cpu["kamailio", r]
-			printf "| %d/s | %d | %d µs | %d µs | **%.2fx** | %d / %d |\n", r, calls[r], p, k,
-				(p > 0 ? k / p : 0), fail["palisade", r], fail["kamailio", r]
+			r = order[i]; p = cpu["palisade", r]; k = cpu["kamailio", r]; kr = cpu["kamailio_rtpengine", r]
+			printf "| %d/s | %d | %d µs | %d µs | %d µs (%d µs) | **%.2fx** | **%.2fx** | %d / %d / %d |\n",
+				r, calls[r], p, k, kr, media["kamailio_rtpengine", r],
+				(p > 0 ? k / p : 0), (p > 0 ? kr / p : 0),
+				fail["palisade", r], fail["kamailio", r], fail["kamailio_rtpengine", r]
 		}
 	}' "$tsv"
 echo
@@ -55,39 +88,64 @@ echo "#### Highest rate with zero failed calls"
 echo
 echo "Steps of $max_step_seconds s at $max_steps calls/s through $uacs SIPp uac processes."
 echo "A step passes when every call succeeds, retransmissions stay under 1% of calls and"
-echo "SIPp holds at least 90% of the offered rate; a failing step is run once more before it"
-echo "counts. The SBC shares the $nproc vCPUs with the SIPp processes that load it (and with"
-echo "whatever else runs on the machine): the CPU columns show how much of the machine the SBC"
-echo "and SIPp took, so a step that fails with the machine full is bounded by the machine"
-echo "rather than by the SBC alone."
+echo "SIPp holds at least 90% of the offered rate (through Kamailio + rtpengine, only if"
+echo "rtpengine also saw an offer for every completed call and held no session at the end); a"
+echo "failing step is run once more before it counts. The SBC shares the $nproc vCPUs with the"
+echo "SIPp processes that load it (and with whatever else runs on the machine): the CPU columns"
+echo "show how much of the machine the SBC and SIPp took, so a step that fails with the machine"
+echo "full is bounded by the machine rather than by the SBC alone."
 echo
-awk -F'\t' '
+awk -F'\t' "$NAMES $PASSED"'
 	$1 ~ /^max/ {
-		pass = ($9 ~ /^0+$/) && $6 == $5 && $7 == 0 && $8 <= 0.01 * $5 && $10 >= 0.9 * $3
+		pass = passed()
 		if (pass && $3 > best[$2]) best[$2] = $3
 		if (!pass && $1 == "max2" && !firstfail[$2]) firstfail[$2] = $3
 	}
+	function ratio(a, b) { return b > 0 ? sprintf("**%.2fx**", a / b) : "-" }
+	function first(s) { return firstfail[s] ? firstfail[s] "/s" : "none (steps exhausted)" }
+	# Whether best[a] >= factor * best[b] holds, fails, or is left open by the steps (a
+	# system that failed no step may go higher); each limit lies between the highest passing
+	# and the first failing step, which bounds the ratio.
+	function target(a, b, factor,   verdict) {
+		if (best[a] >= factor * best[b] && firstfail[b]) verdict = "**met**"
+		else if (best[a] < factor * best[b] && firstfail[a]) verdict = "**missed**"
+		else return "not settled by these steps (a system failed none: raise MAX_STEPS)"
+		verdict = verdict " (" (best[b] > 0 ? sprintf("%.2fx", best[a] / best[b]) : name[b] " passed no step")
+		if (firstfail[a] && firstfail[b] && best[b] > 0)
+			verdict = verdict sprintf("; with these step sizes the ratio of the limits lies between %.2fx and %.2fx",
+				best[a] / firstfail[b], firstfail[a] / best[b])
+		return verdict ")"
+	}
 	END {
-		p = best["palisade"]; k = best["kamailio"]
-		print "| | Palisade | Kamailio | Palisade ÷ Kamailio |"
-		print "|---|---|---|---|"
-		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%.2fx** |\n", p, k, (k > 0 ? p / k : 0)
-		printf "| first failing step | %s | %s | |\n",
-			(firstfail["palisade"] ? firstfail["palisade"] "/s" : "none (steps exhausted)"),
-			(firstfail["kamailio"] ? firstfail["kamailio"] "/s" : "none (steps exhausted)")
+		p = best["palisade"]; k = best["kamailio"]; kr = best["kamailio_rtpengine"]
+		print "| | Palisade | Kamailio | Kamailio + rtpengine | Palisade ÷ Kamailio | Palisade ÷ (Kamailio + rtpengine) |"
+		print "|---|---|---|---|---|---|"
+		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%d/s** | %s | %s |\n", p, k, kr,
+			ratio(p, k), ratio(p, kr)
+		printf "| first failing step | %s | %s | %s | | |\n",
+			first("palisade"), first("kamailio"), first("kamailio_rtpengine")
+		print ""
+		printf "Targets: Palisade\047s highest zero-failure rate at least 3x Kamailio + rtpengine\047s: %s;", \
+			target("palisade", "kamailio_rtpengine", 3)
+		printf " at least Kamailio\047s: %s.\n", target("palisade", "kamailio", 1)
 	}' "$tsv"
 echo
 echo "Every step (CPU as a share of one core over the step; SIPp is the uacs and the uas; UDP"
-echo "drops are datagrams the kernel dropped for a full receive buffer, on any socket):"
+echo "drops are datagrams the kernel dropped for a full receive buffer, on any socket;"
+echo "rtpengine: its CPU per call, within the SBC's, then the ng offers/answers/deletes it"
+echo "received during the step and the sessions it still held at the end):"
 echo
-echo "| system | offered | try | calls ok | not ok | retrans | UDP drops | achieved | SBC CPU/call | SBC CPU | SIPp CPU | SBC + SIPp, share of machine | p50 / p99 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-awk -F'\t' -v nproc="$nproc" '
+echo "| system | offered | try | calls ok | not ok | retrans | UDP drops | achieved | SBC CPU/call | SBC CPU | SIPp CPU | SBC + SIPp, share of machine | p50 / p99 | rtpengine |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+awk -F'\t' -v nproc="$nproc" "$NAMES"'
 	$1 ~ /^max/ {
 		wall = $11 > 0 ? $11 : 1
 		sbc = $12 / wall / 10; sipp = ($14 + $15) / wall / 10
-		printf "| %s | %d/s | %s | %d/%d | %d | %d | %d | %.0f/s | %d µs | %.0f%% | %.0f%% | %.0f%% | %s / %s ms |\n",
-			$2, $3, substr($1, 4), $6, $5, $5 - $6, $8, $19, $10, $13, sbc, sipp, (sbc + sipp) / nproc, $17, $18
+		rtpe = "-"
+		if ($21 != "-")
+			rtpe = sprintf("%d µs; %d/%d/%d, %d left", $6 > 0 ? $20 * 1000 / $6 : 0, $21, $22, $23, $24)
+		printf "| %s | %d/s | %s | %d/%d | %d | %d | %d | %.0f/s | %d µs | %.0f%% | %.0f%% | %.0f%% | %s / %s ms | %s |\n",
+			name[$2], $3, substr($1, 4), $6, $5, $5 - $6, $8, $19, $10, $13, sbc, sipp, (sbc + sipp) / nproc, $17, $18, rtpe
 	}' "$tsv"
 echo
 
@@ -98,9 +156,9 @@ echo "the INVITE to receiving the 200, through the SBC and the uas. SIPp's clock
 echo "(whole milliseconds; on the recorded machine it moved in steps of 4 ms), so 0 means"
 echo "under one tick. The steps above give the latency near each SBC's limit."
 echo
-echo "| offered rate | Palisade p50 / p99 | Kamailio p50 / p99 |"
-echo "|---|---|---|"
+echo "| offered rate | Palisade p50 / p99 | Kamailio p50 / p99 | Kamailio + rtpengine p50 / p99 |"
+echo "|---|---|---|---|"
 awk -F'\t' '
 	$1 == "fixed" { l[$2, $3] = $17 " / " $18 " ms"; if (!seen[$3]++) order[++n] = $3 }
 	END { for (i = 1; i <= n; i++) { r = order[i]
-		printf "| %d/s | %s | %s |\n", r, l["palisade", r], l["kamailio", r] } }' "$tsv"
+		printf "| %d/s | %s | %s | %s |\n", r, l["palisade", r], l["kamailio", r], l["kamailio_rtpengine", r] } }' "$tsv"
