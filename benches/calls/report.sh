@@ -39,10 +39,78 @@ if [ "${1:-}" = "--passed" ]; then
 	exit
 fi
 
+#   benches/calls/report.sh --summary DIR       the headline figures, one per line (TSV)
+SUMMARY=0
+if [ "${1:-}" = "--summary" ]; then
+	SUMMARY=1
+	shift
+fi
 dir=$1
 tsv="$dir/results.tsv"
+# Where the charts are, relative to the report ("." in the result directory, "bench" for
+# docs/benchmarks.md).
+PLOTS="${PLOTS:-.}"
 # shellcheck disable=SC1091
 . "$dir/meta.env"
+
+# The highest zero-failure rates and the targets; with summary=1, as summary lines.
+highest() {
+awk -F'\t' -v summary="$1" "$NAMES $PASSED"'
+	$1 == "fixed" { cpu[$2, $3] = $13; if ($3 > top) top = $3 }
+	$1 ~ /^max/ {
+		pass = passed()
+		if (pass && $3 > best[$2]) best[$2] = $3
+		if (!pass && $1 == "max2" && !firstfail[$2]) firstfail[$2] = $3
+	}
+	function ratio(a, b) { return b > 0 ? sprintf("**%.2fx**", a / b) : "-" }
+	function first(s) { return firstfail[s] ? firstfail[s] "/s" : "none (steps exhausted)" }
+	# Whether best[a] >= factor * best[b] holds, fails, or is left open by the steps (a
+	# system that failed no step may go higher); each limit lies between the highest passing
+	# and the first failing step, which bounds the ratio.
+	function target(a, b, factor,   verdict) {
+		if (best[a] >= factor * best[b] && firstfail[b]) verdict = "**met**"
+		else if (best[a] < factor * best[b] && firstfail[a]) verdict = "**missed**"
+		else return "not settled by these steps (a system failed none: raise MAX_STEPS)"
+		verdict = verdict " (" (best[b] > 0 ? sprintf("%.2fx", best[a] / best[b]) : name[b] " passed no step")
+		if (firstfail[a] && firstfail[b] && best[b] > 0)
+			verdict = verdict sprintf("; with these step sizes the ratio of the limits lies between %.2fx and %.2fx",
+				best[a] / firstfail[b], firstfail[a] / best[b])
+		return verdict ")"
+	}
+	END {
+		p = best["palisade"]; k = best["kamailio"]; kr = best["kamailio_rtpengine"]
+		if (summary) {
+			# comparison, figure, Palisade, peer, peer figure, ratio, target, verdict
+			printf "Call setup\thighest zero-failure rate\t%d/s\tKamailio + rtpengine\t%d/s\t%s\t≥ 3x\t%s\n", p, kr,
+				(kr > 0 ? sprintf("%.2fx", p / kr) : "-"), verdict(target("palisade", "kamailio_rtpengine", 3))
+			printf "Call setup\thighest zero-failure rate\t%d/s\tKamailio (no media)\t%d/s\t%s\t≥ 1x\t%s\n", p, k,
+				(k > 0 ? sprintf("%.2fx", p / k) : "-"), verdict(target("palisade", "kamailio", 1))
+			for (s in name) if (s != "palisade" && ((s, top) in cpu))
+				printf "Call setup\tCPU per call at %d/s (theirs ÷ Palisade\047s)\t%d µs\t%s\t%d µs\t%.2fx\t\t\n", top,
+					cpu["palisade", top], name[s], cpu[s, top], (cpu["palisade", top] > 0 ? cpu[s, top] / cpu["palisade", top] : 0)
+			exit
+		}
+		print "| | Palisade | Kamailio | Kamailio + rtpengine | Palisade ÷ Kamailio | Palisade ÷ (Kamailio + rtpengine) |"
+		print "|---|---|---|---|---|---|"
+		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%d/s** | %s | %s |\n", p, k, kr,
+			ratio(p, k), ratio(p, kr)
+		printf "| first failing step | %s | %s | %s | | |\n",
+			first("palisade"), first("kamailio"), first("kamailio_rtpengine")
+		print ""
+		printf "Targets: Palisade\047s highest zero-failure rate at least 3x Kamailio + rtpengine\047s: %s;", \
+			target("palisade", "kamailio_rtpengine", 3)
+		printf " at least Kamailio\047s: %s.\n", target("palisade", "kamailio", 1)
+		printf "\n![Achieved against offered call rate](%s/calls-rate.png)\n", plots
+	}
+	# met, missed or open, from what target() says.
+	function verdict(t) { return t ~ /^\*\*met/ ? "met" : (t ~ /^\*\*missed/ ? "missed" : "open") }
+	' plots="$PLOTS" "$tsv"
+}
+
+if [ "$SUMMARY" = 1 ]; then
+	highest 1
+	exit 0
+fi
 
 cat <<EOF
 Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
@@ -95,40 +163,7 @@ echo "SIPp processes that load it (and with whatever else runs on the machine): 
 echo "show how much of the machine the SBC and SIPp took, so a step that fails with the machine"
 echo "full is bounded by the machine rather than by the SBC alone."
 echo
-awk -F'\t' "$NAMES $PASSED"'
-	$1 ~ /^max/ {
-		pass = passed()
-		if (pass && $3 > best[$2]) best[$2] = $3
-		if (!pass && $1 == "max2" && !firstfail[$2]) firstfail[$2] = $3
-	}
-	function ratio(a, b) { return b > 0 ? sprintf("**%.2fx**", a / b) : "-" }
-	function first(s) { return firstfail[s] ? firstfail[s] "/s" : "none (steps exhausted)" }
-	# Whether best[a] >= factor * best[b] holds, fails, or is left open by the steps (a
-	# system that failed no step may go higher); each limit lies between the highest passing
-	# and the first failing step, which bounds the ratio.
-	function target(a, b, factor,   verdict) {
-		if (best[a] >= factor * best[b] && firstfail[b]) verdict = "**met**"
-		else if (best[a] < factor * best[b] && firstfail[a]) verdict = "**missed**"
-		else return "not settled by these steps (a system failed none: raise MAX_STEPS)"
-		verdict = verdict " (" (best[b] > 0 ? sprintf("%.2fx", best[a] / best[b]) : name[b] " passed no step")
-		if (firstfail[a] && firstfail[b] && best[b] > 0)
-			verdict = verdict sprintf("; with these step sizes the ratio of the limits lies between %.2fx and %.2fx",
-				best[a] / firstfail[b], firstfail[a] / best[b])
-		return verdict ")"
-	}
-	END {
-		p = best["palisade"]; k = best["kamailio"]; kr = best["kamailio_rtpengine"]
-		print "| | Palisade | Kamailio | Kamailio + rtpengine | Palisade ÷ Kamailio | Palisade ÷ (Kamailio + rtpengine) |"
-		print "|---|---|---|---|---|---|"
-		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%d/s** | %s | %s |\n", p, k, kr,
-			ratio(p, k), ratio(p, kr)
-		printf "| first failing step | %s | %s | %s | | |\n",
-			first("palisade"), first("kamailio"), first("kamailio_rtpengine")
-		print ""
-		printf "Targets: Palisade\047s highest zero-failure rate at least 3x Kamailio + rtpengine\047s: %s;", \
-			target("palisade", "kamailio_rtpengine", 3)
-		printf " at least Kamailio\047s: %s.\n", target("palisade", "kamailio", 1)
-	}' "$tsv"
+highest 0
 echo
 echo "Every step (CPU as a share of one core over the step; SIPp is the uacs and the uas; UDP"
 echo "drops are datagrams the kernel dropped for a full receive buffer, on any socket;"

@@ -463,13 +463,18 @@ timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc
 
 [ "$PROFILE" = "1" ] && perf_summaries palisade kamailio kamailio_rtpengine
 
-# CPU per call of each system at each fixed rate, for plotting.
-awk -F'\t' -v OFS='\t' 'NR == 1 { print "system", "rate", "us_per_call"; next }
-	$1 == "fixed" { print $2, $3, $13 }' "$OUT/results.tsv" >"$OUT/plot.tsv"
+# The chart: the call rate each system achieved at each offered step (its first try).
+plot "$OUT/calls-rate.png" "Call setup: achieved against offered rate (SIPp uac -> SBC -> SIPp uas)" \
+	"offered calls/s" "achieved calls/s" \
+	"Palisade=$OUT/results.tsv:rate:achieved_rate:label=max1,system=palisade" \
+	"Kamailio (no media)=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio" \
+	"Kamailio + rtpengine=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio_rtpengine"
 
 "$ROOT/benches/calls/report.sh" "$OUT" >"$OUT/report.md"
 cat "$OUT/report.md"
 if [ "$DOCS" = "1" ]; then
-	"$ROOT/benches/calls/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
+	publish_plots "$OUT" calls-rate
+	PLOTS=bench "$ROOT/benches/calls/report.sh" "$OUT" >"$OUT/report-docs.md"
+	"$ROOT/benches/calls/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report-docs.md"
 	log "updated docs/benchmarks.md"
 fi
