@@ -53,8 +53,8 @@
 # touch docs/benchmarks.md).
 #
 # Output in OUT: results.tsv (one line per step, columns named in its header line; the
-# columns are stable, new ones are only ever appended), plot.tsv (system, offered rate and
-# CPU per call of the fixed-rate steps, for plotting), report.md, and the logs of each step.
+# columns are stable, new ones are only ever appended), calls-rate.png (achieved against
+# offered rate per system), report.md, and the logs of each step.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
