@@ -49,8 +49,9 @@
 #
 # Settings (environment): QUICK, RATES, STEP_SECONDS, MAX_STEPS, MAX_STEP_SECONDS, UACS,
 # KAMAILIO_WORKERS (also rtpengine's --num-threads), PROFILE (1: perf record each system
-# during the highest fixed rate), OUT (result directory), GLOBAL_TIMEOUT, DOCS (0: do not
-# touch docs/benchmarks.md).
+# during the highest fixed rate; PERF_CALL_GRAPH, perf's call-graph option, default -g:
+# "--call-graph dwarf" gives whole stacks of a release build), OUT (result directory),
+# GLOBAL_TIMEOUT, DOCS (0: do not touch docs/benchmarks.md).
 #
 # Output in OUT: results.tsv (one line per step, columns named in its header line; the
 # columns are stable, new ones are only ever appended), calls-rate.png (achieved against
@@ -167,7 +168,7 @@ load() {
 	d0=$(udp_drops)
 	start=$(date +%s.%N)
 	if [ "$PROFILE" = "1" ] && [ "$label" = "profile" ]; then
-		perf record -F 999 -g -o "$OUT/perf-$sys.data" -p "$(
+		perf record -F 999 ${PERF_CALL_GRAPH:--g} -o "$OUT/perf-$sys.data" -p "$(
 			IFS=,
 			echo "${pids[*]}"
 		)" -- sleep "$secs" >"$run/perf.out" 2>&1 &
