@@ -143,6 +143,9 @@ pub struct B2buaConfig {
     /// The smallest Session-Expires a call may ask for (RFC 4028 Min-SE); less is answered
     /// 422.
     pub min_se: u32,
+    /// Session-Expires (seconds) asked of the PBX, with `refresher=uas`, when a phone's
+    /// INVITE carries none; `None`: the INVITE goes as the phone sent it.
+    pub session_insert: Option<u32>,
     /// Server and User-Agent headers relayed toward the access side.
     pub toward_access: HeaderPolicy,
     /// Server and User-Agent headers relayed toward the core side.
@@ -188,6 +191,7 @@ impl B2buaConfig {
             max_calls: 10_000,
             invite_timeout: Duration::from_secs(180),
             min_se: 90,
+            session_insert: None,
             toward_access: HeaderPolicy::Hide,
             toward_core: HeaderPolicy::Pass,
             registration: RegistrationConfig::default(),

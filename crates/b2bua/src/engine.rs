@@ -1628,6 +1628,16 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         copy_referral(&req, &mut b, refer_addr, refer_proto, &|v| {
             self.map_replaces(side.other(), v)
         });
+        // RFC 4028 §7.4: a phone that asks for no session timer gets one refreshed by the
+        // PBX (refresher=uas: the phone did not say it supports timers), and Palisade ends
+        // the call when the refreshes stop.
+        if let Some(secs) = self.cfg.session_insert
+            && method == Method::Invite
+            && side == Side::Core
+            && req.session_expires().is_none()
+        {
+            b.header(HeaderName::SessionExpires, format!("{secs};refresher=uas"));
+        }
         if let Err(e) = self.put_body(id, 0, &req, &mut b) {
             let (code, why) = match e {
                 BodyError::Media(_) => (503, "no media ports"),

@@ -143,6 +143,7 @@ pub(crate) struct RawCalls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSessionTimer {
+    pub(crate) insert: F<String>,
     pub(crate) default_interval: F<String>,
     pub(crate) min_se: F<String>,
 }

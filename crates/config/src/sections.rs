@@ -258,6 +258,8 @@ impl Default for CallsConfig {
 /// `calls.session_timer`: RFC 4028 session timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTimerConfig {
+    /// Whether Palisade asks the PBX for a session timer when a phone's INVITE has none.
+    pub insert: bool,
     /// Session-Expires requested when the caller asks for none.
     pub default_interval: Duration,
     /// Smallest Session-Expires accepted (Min-SE).
@@ -267,6 +269,7 @@ pub struct SessionTimerConfig {
 impl Default for SessionTimerConfig {
     fn default() -> Self {
         Self {
+            insert: true,
             default_interval: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
         }

@@ -1168,6 +1168,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                         );
                     }
                     SessionTimerConfig {
+                        insert: ctx.flag(&st.insert, &format!("{k}.insert"), d.insert),
                         default_interval,
                         min_se,
                     }

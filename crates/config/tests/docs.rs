@@ -144,6 +144,7 @@ fn every_key_is_documented() {
         "calls.max_active",
         "calls.overload_queue",
         "calls.invite_timeout",
+        "calls.session_timer.insert",
         "calls.session_timer.default_interval",
         "calls.session_timer.min_se",
         "registration.min_expires",

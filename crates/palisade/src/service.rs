@@ -282,6 +282,11 @@ fn b2bua_config(config: &Config, transports: &Transports) -> Result<B2buaConfig,
     c.toward_core = config.topology.user_agent_header.clone();
     let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
     c.min_se = secs(config.calls.session_timer.min_se);
+    c.session_insert = config
+        .calls
+        .session_timer
+        .insert
+        .then(|| secs(config.calls.session_timer.default_interval));
     c.registration = palisade_b2bua::config::RegistrationConfig {
         min_expires: secs(config.registration.min_expires),
         max_expires: secs(config.registration.max_expires),

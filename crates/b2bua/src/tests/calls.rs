@@ -601,6 +601,86 @@ fn a_session_interval_below_min_se_gets_422() {
     assert_eq!(w.b.calls(), 0);
 }
 
+/// The PBX's 200 to `invite` with a Session-Expires of its own.
+fn ok_with_session_timer(
+    invite: &palisade_sip::Message,
+    tag: &str,
+    se: &str,
+) -> palisade_sip::Message {
+    let text = String::from_utf8(reply(invite, 200, Some(tag)).as_bytes().to_vec()).unwrap();
+    msg(&text.replacen("\r\n\r\n", &format!("\r\nSession-Expires: {se}\r\n\r\n"), 1))
+}
+
+#[test]
+fn a_phone_without_a_session_timer_gets_one_from_the_pbx_and_a_dead_call_ends() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(100_000);
+    cfg.session_insert = Some(1800);
+    let mut w = World::with_config(cfg);
+    // The phone asks for none: the PBX is asked to refresh every 30 minutes.
+    w.phone_sends(phone_invite("phone-call-st", "z9hG4bKst1"));
+    let invite = w.one_sent_to(Side::Core);
+    assert_eq!(
+        invite.header(HeaderName::SessionExpires),
+        Some(&b"1800;refresher=uas"[..])
+    );
+    w.pbx_sends(ok_with_session_timer(
+        &invite,
+        "pbxst",
+        "1800;refresher=uas",
+    ));
+    let ok = w
+        .all_sent_to(Side::Access)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap();
+    w.phone_sends(phone_in_dialog("ACK", 1, &ok, "z9hG4bKst1ack"));
+    w.take();
+    // A refresh from the PBX within the interval keeps the call.
+    w.advance(Duration::from_secs(1500));
+    w.pbx_sends(pbx_in_dialog("UPDATE", 2, &invite, "pbxst", "z9hG4bKst-up"));
+    let update = w.one_sent_to(Side::Access);
+    assert_eq!(update.method(), Some(&Method::Update));
+    let text = String::from_utf8(reply(&update, 200, None).as_bytes().to_vec()).unwrap();
+    w.phone_sends(msg(&text.replacen(
+        "\r\n\r\n",
+        "\r\nSession-Expires: 1800;refresher=uas\r\n\r\n",
+        1,
+    )));
+    w.take();
+    w.advance(Duration::from_secs(1000));
+    assert_eq!(w.b.calls(), 1, "refreshed 1000 s ago: the call goes on");
+    // No refresh for a whole interval: the PBX lost the call; both sides get BYE.
+    w.advance(Duration::from_secs(900));
+    let sent = w.take();
+    for side in [Side::Access, Side::Core] {
+        assert!(
+            sent.iter()
+                .any(|t| t.side == side && t.message.method() == Some(&Method::Bye)),
+            "BYE toward {side:?}"
+        );
+    }
+}
+
+#[test]
+fn a_phones_own_session_timer_passes_as_it_is() {
+    let mut cfg = config(&[PBX]);
+    cfg.session_insert = Some(1800);
+    let mut w = World::with_config(cfg);
+    let invite = phone_invite("phone-call-st2", "z9hG4bKst2");
+    let text = String::from_utf8(invite.as_bytes().to_vec()).unwrap();
+    w.phone_sends(msg(&text.replacen(
+        "Supported: timer\r\n",
+        "Supported: timer\r\nSession-Expires: 600;refresher=uac\r\n",
+        1,
+    )));
+    let invite = w.one_sent_to(Side::Core);
+    assert_eq!(
+        invite.header(HeaderName::SessionExpires),
+        Some(&b"600;refresher=uac"[..])
+    );
+}
+
 /// A second call from the phone, answered by the PBX with tag `pbx2`: (INVITE sent to the
 /// PBX, 200 sent to the phone).
 fn establish_second(w: &mut World) -> (palisade_sip::Message, palisade_sip::Message) {
