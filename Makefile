@@ -38,10 +38,12 @@ fuzz-smoke:
 
 # Benchmarks: every comparison of Palisade with the peers (rsip, Kamailio, Kamailio +
 # rtpengine, rtpengine, a bare forwarder) under the same load in the same run, then one
-# report: docs/benchmarks.md and its charts (benches/run.sh says what runs). They need
-# root: every part runs inside a network namespace of its own.
-# `make bench QUICK=1`: the same, shorter (under 10 minutes after the build); the report
-# goes to target/bench/ and docs/benchmarks.md is left as is.
+# report: docs/benchmarks.md and its charts (benches/run.sh says what runs), and Palisade
+# alone: an hour of call churn (benches/endurance) and its memory per registration and per
+# call (benches/scale). They need root: every part runs inside a network namespace of its
+# own.
+# `make bench QUICK=1`: the same, shorter (under 20 minutes after the build, 6 of them the
+# endurance part); the report goes to target/bench/ and docs/benchmarks.md is left as is.
 QUICK ?= 0
 bench:
 	QUICK=$(QUICK) CARGO=$(CARGO) benches/run.sh

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Helpers shared by the benchmark drivers (benches/calls/run.sh, benches/register/run.sh,
-# benches/media/run.sh) and their reports. Sourced both outside and inside the benchmark's
-# network namespace; the caller defines `die` and the PIDS and UAC_PIDS arrays.
+# benches/media/run.sh, benches/endurance/run.sh, benches/scale/run.sh) and their reports.
+# Sourced both outside and inside the benchmark's network namespace; the caller sets BENCH
+# (its name, for the log lines and its result directory) and defines the PIDS and UAC_PIDS
+# arrays.
+
+# (A driver that defines log and die itself before sourcing this file keeps its own.)
+declare -F log >/dev/null || log() { echo "${BENCH:-bench}: $*" >&2; }
+declare -F die >/dev/null || die() {
+	log "$*"
+	exit 1
+}
 
 stop_pids() {
 	local p
@@ -94,9 +103,267 @@ run_steps() {
 	return 0
 }
 
+# enter_namespace: the start of a driver's part inside its namespace: refuses to run
+# unless the namespace holds only loopback, brings lo up, and stops the processes of PIDS
+# and UAC_PIDS on exit.
+enter_namespace() {
+	local ifaces
+	ifaces=$(ls /sys/class/net)
+	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
+	ip link set lo up
+	trap stop_pids EXIT
+	trap 'exit 143' TERM INT
+}
+
+# sipp_version: SIPp's version, as meta.env records it.
+sipp_version() {
+	sipp -v 2>/dev/null | awk '/SIPp v/ {v = $2; sub(/^v/, "", v); sub(/[.]$/, "", v); print v; exit}'
+}
+
+# palisade_calls_config ACCESS CORE UPSTREAM PORTS [MEDIA_TIMEOUT]: the Palisade
+# configuration of the call benchmarks (calls, endurance, scale), on stdout. The admin API
+# listens on ACCESS's address, port 9090.
+palisade_calls_config() {
+	local access=$1 core=$2 upstream=$3 ports=$4 media_timeout=${5:-}
+	cat <<-EOF
+		# Call benchmark: access and core on different loopback addresses, the upstream is
+		# the SIPp UAS. Warning level: nothing is logged per call (at the default info level
+		# Palisade logs three lines per call).
+		access:
+		  listen: ["udp:$access"]
+		core:
+		  listen: ["udp:$core"]
+		  upstream: ["sip:$upstream"]
+		media:
+		  ports: "$ports"
+	EOF
+	# SIPp sends no RTP: calls held longer than media.timeout would be ended by Palisade.
+	[ -n "$media_timeout" ] && echo "  timeout: $media_timeout"
+	cat <<-EOF
+		admin:
+		  listen: "${access%:*}:9090"
+		calls:
+		  max_active: 100000
+		# The SIPp callers do not register.
+		fraud:
+		  registered_only: false
+		# The load generators are one source sending far above any phone's budget:
+		# never rate limited (only the deny and allow lists are consulted for them).
+		security:
+		  allow: ["127.0.0.0/8"]
+		log:
+		  level: warn
+	EOF
+}
+
+# palisade_register_config ACCESS CORE REGISTRAR: the Palisade configuration of the REGISTER
+# benchmarks (register, scale), on stdout. The admin API listens on ACCESS's address, port
+# 9090.
+palisade_register_config() {
+	local access=$1 core=$2 registrar=$3
+	cat <<-EOF
+		# REGISTER benchmark: access and core on different loopback addresses, the upstream
+		# is the Kamailio registrar. Warning level: nothing is logged per registration.
+		# nat_expires 0s: no registration caching (the phones are not behind NAT anyway).
+		access:
+		  listen: ["udp:$access"]
+		core:
+		  listen: ["udp:$core"]
+		  upstream: ["sip:$registrar"]
+		media:
+		  ports: "40000-40999"
+		admin:
+		  listen: "${access%:*}:9090"
+		registration:
+		  nat_expires: 0s
+		# The load generators are one source sending far above any phone's budget:
+		# never rate limited (only the deny and allow lists are consulted for them).
+		security:
+		  allow: ["127.0.0.0/8"]
+		log:
+		  level: warn
+	EOF
+}
+
+# uas_scenario: SIPp's built-in uas without its 180 Ringing, on stdout. A multi-process
+# proxy (Kamailio's UDP workers) relays the 180 and the 200 in either order, and SIPp's uac
+# counts a 180 after the 200 as a failed call.
+uas_scenario() {
+	{ sipp -sd uas || true; } | awk '
+		/<send>/ { held = $0 "\n"; holding = 1; next }
+		holding {
+			held = held $0 "\n"
+			if (/180 Ringing/) drop = 1
+			if (/<\/send>/) { if (!drop) printf "%s", held; holding = 0; drop = 0 }
+			next
+		}
+		{ print }'
+}
+
+# start_uas ADDR DIR: a SIPp UAS on ADDR with the scenario $OUT/uas.xml (uas_scenario) that
+# answers every call, and Palisade's OPTIONS health probes (-aa), for at most
+# GLOBAL_TIMEOUT + 60 s, run in DIR. Its PID is added to PIDS and left in LAST_PID.
+start_uas() {
+	local addr=$1 dir=$2 ip=${1%:*} n=${#PIDS[@]}
+	mkdir -p "$dir"
+	(cd "$dir" && exec sipp -sf "$OUT/uas.xml" -i "$ip" -p "${addr#*:}" -mi "$ip" \
+		-mp $((31000 + 100 * n)) -ci "$ip" -cp $((8800 + n)) -aa -nostdin \
+		-buff_size 4194304 -timeout "$((GLOBAL_TIMEOUT + 60))s" \
+		-trace_err -error_file errors.log >sipp.out 2>&1) &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	wait_bound "$addr" "$LAST_PID"
+}
+
+# start_palisade CONFIG ACCESS CORE: the release build with CONFIG (checked first), its
+# output in CONFIG's name with .stdout and .stderr; returns once both listeners are bound.
+# Its PID is in PAL_PID and added to PIDS.
+start_palisade() {
+	local cfg=$1 base=${1%.yaml} bin="$ROOT/target/release/palisade"
+	"$bin" check-config "$cfg" >/dev/null
+	"$bin" --config "$cfg" >"$base.stdout" 2>"$base.stderr" &
+	PAL_PID=$!
+	PIDS+=("$PAL_PID")
+	wait_bound "$2" "$PAL_PID"
+	wait_bound "$3" "$PAL_PID"
+}
+
+# start_registrar ADDR USERS DIR [SHM_MB]: the PBX stand-in of the end-to-end tests
+# (tests/kamailio/pbx.cfg) as a digest-challenging registrar on ADDR, users 1001 ..
+# (1000 + USERS) with password secret<user>, 2 UDP workers, TLSF allocator (as for the
+# Kamailio proxy) and SHM_MB (default 512) of shared memory for the registrations; runtime
+# files in DIR, output in DIR.stdout and DIR.stderr. Its PID is added to PIDS and left in
+# REG_PID.
+start_registrar() {
+	local addr=$1 users=$2 dir=$3 shm=${4:-512}
+	mkdir -p "$dir"
+	kamailio -f "$ROOT/tests/kamailio/pbx.cfg" -A "USERS=$users" -DD -E -x tlsf -m "$shm" -M 16 \
+		-w "$dir" -Y "$dir" -P "$dir/kamailio.pid" -l "udp:$addr" >"$dir.stdout" 2>"$dir.stderr" &
+	REG_PID=$!
+	PIDS+=("$REG_PID")
+	wait_bound "$addr" "$REG_PID"
+}
+
+# users_inf FILE FIRST LAST STEP: a SIPp -inf file of the registrar's users FIRST, FIRST +
+# STEP, ... up to LAST, in order (field 0 the user, field 1 its credentials).
+users_inf() {
+	awk -v first="$2" -v last="$3" -v step="$4" 'BEGIN {
+		print "SEQUENTIAL"
+		for (u = first; u <= last; u += step)
+			printf "%d;[authentication username=%d password=secret%d]\n", u, u, u
+	}' >"$1"
+}
+
+# What a process holds, from /proc: `proc_kib PID [FIELD]` is a kB field of its status
+# (VmRSS by default; RssAnon is the heap and other anonymous memory), `proc_fds PID` its
+# open file descriptors.
+proc_kib() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status"; }
+proc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# heap_in_use PID STDERR: the bytes (in kB) the process PID has allocated with glibc's
+# malloc and not freed, all arenas and mmapped blocks, from glibc's malloc_stats() called in
+# it with gdb; the report goes to the process's standard error, which must be the file
+# STDERR. Prints nothing when gdb is missing or may not attach. Unlike VmRSS, it leaves
+# out what the allocator keeps free.
+heap_in_use() {
+	command -v gdb >/dev/null 2>&1 || return 0
+	timeout 30 gdb -p "$1" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || return 0
+	awk '/^Total \(incl. mmap\):/ { t = 1; next }
+		t && /^in use bytes/ { v = $NF; t = 0 }
+		END { if (v != "") printf "%d\n", v / 1024 }' "$2"
+}
+
+# admin_get ADDR PATH: a GET on Palisade's admin API (empty output if it does not answer).
+admin_get() { curl -s -m 5 "http://$1$2" || true; }
+
+# metric TEXT NAME: the sum of the samples of metric NAME, any labels, in the Prometheus
+# text TEXT (0 when absent).
+metric() {
+	awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%d\n", s }' <<<"$1"
+}
+
+# palisade_state PID ADMIN: what the Palisade of PID (admin API on ADMIN) holds now, one
+# tab-separated line: VmRSS (kB), open files, calls active, calls ended so far (all
+# results), registrations active.
+palisade_state() {
+	local m
+	m=$(admin_get "$2" /metrics)
+	printf '%s\t%s\t%s\t%s\t%s\n' "$(proc_kib "$1")" "$(proc_fds "$1")" \
+		"$(metric "$m" palisade_calls_active)" "$(metric "$m" palisade_calls_total)" \
+		"$(metric "$m" palisade_registrations_active)"
+}
+
+# nofile_limit N: the open-file limit this shell can have, up to N: N when the hard limit
+# is N or more or can be raised to it (root with CAP_SYS_RESOURCE), else the hard limit.
+nofile_limit() {
+	local hard
+	hard=$(ulimit -Hn)
+	if [ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] || (ulimit -Hn "$1") 2>/dev/null; then
+		echo "$1"
+	else
+		echo "$hard"
+	fi
+}
+
+# raise_nofile N: the open-file limit of this shell and what it starts, soft and hard,
+# raised to nofile_limit N.
+raise_nofile() {
+	local n
+	n=$(nofile_limit "$1")
+	[ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$n" ] && ulimit -Hn "$n"
+	[ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$n" ] && ulimit -Sn "$n"
+	return 0
+}
+
 # --------------------------------------------------------------------------------------
 # Outside the namespace.
 # --------------------------------------------------------------------------------------
+
+# bench_setup CMD...: the common start of a driver, outside the namespace: root, the
+# commands CMD present (PROFILE=1 adds perf), Palisade built (release, with $CARGO; more
+# cargo build arguments in BUILD_EXTRA), and the result directory (OUT, or
+# target/bench-$BENCH/<date-time>) made and exported with GLOBAL_TIMEOUT.
+bench_setup() {
+	local cmd
+	[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
+	export PATH="$PATH:/usr/sbin:/sbin"
+	[ "${PROFILE:-0}" = 1 ] && set -- "$@" perf
+	for cmd in "$@"; do
+		command -v "$cmd" >/dev/null 2>&1 || die "missing $cmd: scripts/install-deps.sh installs the peers"
+	done
+	log "building Palisade (release)"
+	# shellcheck disable=SC2086 # BUILD_EXTRA is a list of arguments
+	(cd "$ROOT" && "${CARGO:-cargo}" build --release -p palisade ${BUILD_EXTRA:-} --quiet)
+	OUT="${OUT:-$ROOT/target/bench-$BENCH/$(date +%Y%m%d-%H%M%S)}"
+	mkdir -p "$OUT"
+	OUT="$(cd "$OUT" && pwd)"
+	export OUT GLOBAL_TIMEOUT
+}
+
+# run_isolated NS SELF: runs `SELF --inner $OUT` in a new network namespace NS, within
+# GLOBAL_TIMEOUT seconds; the namespace is deleted on exit, whatever happens.
+run_isolated() {
+	local ns=$1 self=$2 rc=0
+	# shellcheck disable=SC2064 # NS is fixed now, on purpose
+	trap "netns_cleanup $ns" EXIT
+	trap 'exit 130' INT TERM
+	ip netns add "$ns"
+	log "namespace $ns; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
+	timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$ns" "$self" --inner "$OUT" || rc=$?
+	[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+}
+
+# publish_report: $OUT/report.md from the driver's report.sh, printed; with DOCS=1, also
+# written into the driver's section of docs/benchmarks.md.
+publish_report() {
+	local report="$ROOT/benches/$BENCH/report.sh"
+	"$report" "$OUT" >"$OUT/report.md"
+	cat "$OUT/report.md"
+	if [ "$DOCS" = "1" ]; then
+		"$report" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
+		log "updated docs/benchmarks.md"
+	fi
+}
 
 # Stops what is left in network namespace NS (TERM, then KILL) and deletes it.
 netns_cleanup() {
@@ -143,6 +410,41 @@ perf_summaries() {
 		} >"$OUT/perf-$sys.txt" || true
 		echo "profile of $sys: $OUT/perf-$sys.txt" >&2
 	done
+}
+
+# update_section SECTION BENCH ARGS...: the start of a report script, called with its
+# arguments. With `--update DOC FILE`, replaces the lines of DOC between the markers
+# "<!-- SECTION results: begin (written by benches/BENCH/run.sh) -->" and
+# "<!-- SECTION results: end -->" with the contents of FILE, and exits.
+update_section() {
+	[ "${3:-}" = "--update" ] || return 0
+	replace_section "$4" "$5" "<!-- $1 results: begin (written by benches/$2/run.sh) -->" \
+		"<!-- $1 results: end -->"
+	exit 0
+}
+
+# load_results DIR: the variables of a run's meta.env and, when it has one, summary.env.
+load_results() {
+	# shellcheck disable=SC1091
+	. "$1/meta.env"
+	# shellcheck disable=SC1091
+	if [ -f "$1/summary.env" ]; then . "$1/summary.env"; fi
+}
+
+# report_header PART PEERS: the report's first paragraphs, from the meta.env variables:
+# the machine, PEERS (the programs and versions that ran, a sentence), the date and mode,
+# and the command (PART: what `make bench` calls this benchmark).
+# shellcheck disable=SC2154 # the variables come from the run's meta.env
+report_header() {
+	cat <<-EOF
+		Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
+		$loadavg at the start). $2 Palisade at commit $commit. $date, $mode mode.
+
+		Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the $1 part is
+		\`benches/$BENCH/run.sh\`, which also runs alone; results, logs and samples under
+		\`target/bench/<run>/$BENCH/\`, or \`target/bench-$BENCH/<run>/\` when run alone).
+
+	EOF
 }
 
 # replace_section DOC FILE BEGIN END: replaces the lines of DOC between the marker lines

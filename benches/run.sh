@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make bench`: every comparison in one run, then one report.
 #
-#   benches/run.sh            full mode (about an hour): updates docs/benchmarks.md and the
-#                             charts in docs/bench/
-#   QUICK=1 benches/run.sh    quick mode (under 10 minutes after the build): the same
-#                             comparisons, shorter; the report goes to target/bench/ only
+#   benches/run.sh            full mode (about two hours, one of them the endurance part):
+#                             updates docs/benchmarks.md and the charts in docs/bench/
+#   QUICK=1 benches/run.sh    quick mode (under 20 minutes after the build, 6 of them the
+#                             endurance part): the same comparisons, shorter; the report
+#                             goes to target/bench/ only
 #
 # Parts, in this order, each a driver of its own that starts Palisade and the peers inside
 # a network namespace of its own and stops them by PID (their headers say what they

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the end-to-end tests run against, from Debian's packages:
 # SIPp, Kamailio (with TLS), baresip, sipvicious, rtpengine, tshark, sox, the namespace
-# and firewall tools the test topologies are built with, and fontconfig with a font for
-# the charts of `make bench`.
+# and firewall tools the test topologies are built with, fontconfig with a font for the
+# charts of `make bench`, and curl, jq and gdb for the endurance and scale benchmarks
+# (Palisade's admin API; its heap in use, read with glibc's malloc_stats through gdb).
 #
 # Repeated runs are fast: when every command is already present nothing is installed.
 # As root it installs what is missing with apt-get. Not root and something missing: it
@@ -24,9 +25,13 @@ declare -A PROVIDER=(
 	[unshare]=util-linux
 	[ps]=procps
 	[fc-list]=fontconfig
+	[curl]=curl
+	[jq]=jq
+	[gdb]=gdb
 )
 PACKAGES=(sip-tester kamailio kamailio-tls-modules baresip-core sipvicious rtpengine-daemon
-	tshark sox iproute2 nftables iptables util-linux procps fontconfig fonts-dejavu-core)
+	tshark sox iproute2 nftables iptables util-linux procps fontconfig fonts-dejavu-core
+	curl jq gdb)
 
 find_cmd() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

@@ -82,12 +82,7 @@ KAMAILIO_WORKERS="${KAMAILIO_WORKERS:-2}"
 PROFILE="${PROFILE:-0}"
 export QUICK RATES STEP_SECONDS MAX_STEPS MAX_STEP_SECONDS UACS KAMAILIO_WORKERS PROFILE
 
-log() { echo "calls: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
+BENCH=calls
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -283,61 +278,20 @@ sdp_probe() {
 
 inner() {
 	OUT=$1
-	local ifaces
-	ifaces=$(ls /sys/class/net)
-	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
-	ip link set lo up
-	trap stop_pids EXIT
-	trap 'exit 143' TERM INT
+	enter_namespace
 
-	local palisade="$ROOT/target/release/palisade"
-	cat >"$OUT/palisade.yaml" <<-EOF
-		# Call-setup benchmark: access and core on different loopback addresses, the
-		# upstream is the SIPp UAS. Warning level: nothing is logged per call (at the
-		# default info level Palisade logs three lines per call).
-		access:
-		  listen: ["udp:$PAL_ACCESS"]
-		core:
-		  listen: ["udp:$PAL_CORE"]
-		  upstream: ["sip:${UAS_ADDR[palisade]}"]
-		media:
-		  ports: "30000-59999"
-		admin:
-		  listen: "127.0.0.10:9090"
-		calls:
-		  max_active: 100000
-		# The SIPp callers do not register.
-		fraud:
-		  registered_only: false
-		# The load generators are one source sending far above any phone's budget:
-		# never rate limited (only the deny and allow lists are consulted for them).
-		security:
-		  allow: ["127.0.0.0/8"]
-		log:
-		  level: warn
-	EOF
-	"$palisade" check-config "$OUT/palisade.yaml" >/dev/null
+	palisade_calls_config "$PAL_ACCESS" "$PAL_CORE" "${UAS_ADDR[palisade]}" 30000-59999 \
+		>"$OUT/palisade.yaml"
 
 	# The UASs answer every call; -aa answers Palisade's OPTIONS health probes.
-	local uas=$OUT/uas.xml sys addr ip
+	local sys
 	for sys in $SYSTEMS; do
-		addr=${UAS_ADDR[$sys]}
-		ip=${addr%:*}
-		mkdir -p "$OUT/uas-$sys"
-		(cd "$OUT/uas-$sys" && exec sipp -sf "$uas" -i "$ip" -p "${addr#*:}" -mi "$ip" \
-			-mp $((31000 + 100 * ${#PIDS[@]})) -ci "$ip" -cp $((8800 + ${#PIDS[@]})) -aa -nostdin \
-			-buff_size 4194304 -timeout "$((GLOBAL_TIMEOUT + 60))s" \
-			-trace_err -error_file errors.log >sipp.out 2>&1) &
-		PIDS+=($!)
-		UAS_PID[$sys]=$!
-		wait_bound "$addr" $!
+		start_uas "${UAS_ADDR[$sys]}" "$OUT/uas-$sys"
+		UAS_PID[$sys]=$LAST_PID
 	done
 
-	"$palisade" --config "$OUT/palisade.yaml" >"$OUT/palisade.stdout" 2>"$OUT/palisade.stderr" &
-	SBC_PID[palisade]=$!
-	PIDS+=($!)
-	wait_bound "$PAL_ACCESS" $!
-	wait_bound "$PAL_CORE" $!
+	start_palisade "$OUT/palisade.yaml" "$PAL_ACCESS" "$PAL_CORE"
+	SBC_PID[palisade]=$PAL_PID
 
 	# rtpengine as benches/media/run.sh runs it (userspace forwarding, sessions deleted at
 	# once), with as many threads as Kamailio has UDP workers; callers' side `access`, the
@@ -410,42 +364,14 @@ fi
 # Outside: build, namespace, report.
 # --------------------------------------------------------------------------------------
 
-[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
-for cmd in sipp kamailio rtpengine ip timeout awk ps; do
-	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] ||
-		die "missing $cmd: scripts/install-deps.sh installs the peers"
-done
-[ "$PROFILE" = "1" ] && { command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"; }
-export PATH="$PATH:/usr/sbin:/sbin"
-
-CARGO="${CARGO:-cargo}"
-log "building Palisade (release)"
-(cd "$ROOT" && "$CARGO" build --release -p palisade --quiet)
-
-OUT="${OUT:-$ROOT/target/bench-calls/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export OUT GLOBAL_TIMEOUT
+bench_setup sipp kamailio rtpengine ip timeout awk ps
 # SIPp's built-in uas without its 180 Ringing (see the header of this file).
-{ sipp -sd uas || true; } | awk '
-	/<send>/ { held = $0 "\n"; holding = 1; next }
-	holding {
-		held = held $0 "\n"
-		if (/180 Ringing/) drop = 1
-		if (/<\/send>/) { if (!drop) printf "%s", held; holding = 0; drop = 0 }
-		next
-	}
-	{ print }' >"$OUT/uas.xml"
+uas_scenario >"$OUT/uas.xml"
 grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
-
-NS="palisade-bench-$$"
-cleanup() { netns_cleanup "$NS"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 {
 	machine_meta
-	meta sipp "$(sipp -v 2>/dev/null | awk '/SIPp v/ {v = $2; sub(/^v/, "", v); sub(/[.]$/, "", v); print v; exit}')"
+	meta sipp "$(sipp_version)"
 	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
 	meta rates "$RATES"
 	meta step_seconds "$STEP_SECONDS"
@@ -456,11 +382,7 @@ trap 'exit 130' INT TERM
 	meta rtpengine "$(rtpengine --version 2>&1 | awk '{print $2; exit}')"
 } >"$OUT/meta.env"
 
-ip netns add "$NS"
-log "namespace $NS; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
-rc=0
-timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
-[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+run_isolated "palisade-bench-$$" "$SELF"
 
 [ "$PROFILE" = "1" ] && perf_summaries palisade kamailio kamailio_rtpengine
 

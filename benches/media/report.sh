@@ -2,21 +2,15 @@
 # Renders the results of benches/media/run.sh as Markdown tables.
 #
 #   benches/media/report.sh DIR                 prints the tables for DIR/results.tsv
-#   benches/media/report.sh --cpu DIR           the relay CPU at each step, for the chart
 #   benches/media/report.sh --summary DIR       the headline figures, one per line (TSV)
+#   benches/media/report.sh --cpu DIR           the relay CPU at each step, for the chart
 #   benches/media/report.sh --update DOC FILE   replaces the generated part of DOC (between
 #                                               the media-relay markers) with FILE
 set -euo pipefail
 
-BEGIN_MARK='<!-- media-relay results: begin (written by benches/media/run.sh) -->'
-END_MARK='<!-- media-relay results: end -->'
-
-if [ "${1:-}" = "--update" ]; then
-	# shellcheck source=../lib.sh
-	source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-	replace_section "$2" "$3" "$BEGIN_MARK" "$END_MARK"
-	exit 0
-fi
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+update_section media-relay media "$@"
 
 # The results with a header line: the run's own columns, then the generator's.
 table() {

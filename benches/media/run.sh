@@ -67,12 +67,7 @@ THREADS="${THREADS:-2}"
 PROFILE="${PROFILE:-0}"
 export QUICK STEPS WARMUP WINDOW MAX_LOSS_PCT LATE_MS THREADS PROFILE
 
-log() { echo "media: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
+BENCH=media
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -152,12 +147,7 @@ last_passed() {
 
 inner() {
 	OUT=$1
-	local ifaces
-	ifaces=$(ls /sys/class/net)
-	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
-	ip link set lo up
-	trap stop_pids EXIT
-	trap 'exit 143' TERM INT
+	enter_namespace
 
 	local max_calls
 	max_calls=$(echo "$STEPS" | tr ' ' '\n' | sort -n | tail -n 1)
@@ -271,27 +261,8 @@ fi
 # Outside: build, namespace, report.
 # --------------------------------------------------------------------------------------
 
-[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
-for cmd in rtpengine ip timeout awk paste; do
-	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] ||
-		die "missing $cmd: scripts/install-deps.sh installs the peers"
-done
-[ "$PROFILE" = "1" ] && { command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"; }
-export PATH="$PATH:/usr/sbin:/sbin"
-
-CARGO="${CARGO:-cargo}"
-log "building Palisade and the load generator (release)"
-(cd "$ROOT" && "$CARGO" build --release -p palisade -p palisade-benches --bins --quiet)
-
-OUT="${OUT:-$ROOT/target/bench-media/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export OUT GLOBAL_TIMEOUT
-
-NS="palisade-bench-media-$$"
-cleanup() { netns_cleanup "$NS"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# The load generator and the floor forwarder are built with Palisade.
+BUILD_EXTRA="-p palisade-benches --bins" bench_setup rtpengine ip timeout awk paste
 
 {
 	machine_meta
@@ -304,11 +275,7 @@ trap 'exit 130' INT TERM
 	meta threads "$THREADS"
 } >"$OUT/meta.env"
 
-ip netns add "$NS"
-log "namespace $NS; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
-rc=0
-timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
-[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+run_isolated "palisade-bench-media-$$" "$SELF"
 log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'loadavg_end=%q\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.env"
 

@@ -2,21 +2,15 @@
 # Renders the results of benches/register/run.sh as Markdown tables.
 #
 #   benches/register/report.sh DIR                 prints the tables for DIR/results.tsv
+#   benches/register/report.sh --summary DIR       the headline figures, one per line (TSV)
 #   benches/register/report.sh --update DOC FILE   replaces the generated part of DOC
 #                                                  (between the REGISTER markers) with FILE
 set -euo pipefail
 
-BEGIN_MARK='<!-- register results: begin (written by benches/register/run.sh) -->'
-END_MARK='<!-- register results: end -->'
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+update_section register register "$@"
 
-if [ "${1:-}" = "--update" ]; then
-	# shellcheck source=../lib.sh
-	source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-	replace_section "$2" "$3" "$BEGIN_MARK" "$END_MARK"
-	exit 0
-fi
-
-#   benches/register/report.sh --summary DIR       the headline figures, one per line (TSV)
 SUMMARY=0
 if [ "${1:-}" = "--summary" ]; then
 	SUMMARY=1

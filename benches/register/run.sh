@@ -63,12 +63,7 @@ KAMAILIO_WORKERS="${KAMAILIO_WORKERS:-2}"
 PROFILE="${PROFILE:-0}"
 export QUICK RATES STEP_SECONDS MAX_STEPS MAX_STEP_SECONDS UACS USERS KAMAILIO_WORKERS PROFILE
 
-log() { echo "register: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
+BENCH=register
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -113,13 +108,7 @@ sbc_addr() {
 # users_file N I: the -inf file of SIPp process I of N: every N-th user from 1001 + I.
 users_file() {
 	local n=$1 i=$2 f="$OUT/users-$1-$2.csv"
-	if [ ! -s "$f" ]; then
-		awk -v n="$n" -v i="$i" -v users="$USERS" 'BEGIN {
-			print "SEQUENTIAL"
-			for (u = 1001 + i; u <= 1000 + users; u += n)
-				printf "%d;[authentication username=%d password=secret%d]\n", u, u, u
-		}' >"$f"
-	fi
+	[ -s "$f" ] || users_inf "$f" $((1001 + i)) $((1000 + USERS)) "$n"
 	echo "$f"
 }
 
@@ -218,53 +207,13 @@ last_passed() {
 
 inner() {
 	OUT=$1
-	local ifaces
-	ifaces=$(ls /sys/class/net)
-	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
-	ip link set lo up
-	trap stop_pids EXIT
-	trap 'exit 143' TERM INT
+	enter_namespace
 
-	# The registrar: the PBX stand-in of the end-to-end tests, with USERS users. TLSF
-	# allocator and room for the registrations, as for the Kamailio proxy.
-	mkdir -p "$OUT/registrar"
-	kamailio -f "$ROOT/tests/kamailio/pbx.cfg" -A "USERS=$USERS" -DD -E -x tlsf -m 512 -M 16 \
-		-w "$OUT/registrar" -Y "$OUT/registrar" -P "$OUT/registrar/kamailio.pid" \
-		-l "udp:$REGISTRAR" >"$OUT/registrar.stdout" 2>"$OUT/registrar.stderr" &
-	REG_PID=$!
-	PIDS+=("$REG_PID")
-	wait_bound "$REGISTRAR" "$REG_PID"
+	# The registrar: the PBX stand-in of the end-to-end tests, with USERS users.
+	start_registrar "$REGISTRAR" "$USERS" "$OUT/registrar"
 
-	local palisade="$ROOT/target/release/palisade"
-	cat >"$OUT/palisade.yaml" <<-EOF
-		# REGISTER benchmark: access and core on different loopback addresses, the upstream
-		# is the Kamailio registrar. Warning level: nothing is logged per registration.
-		# nat_expires 0s: no registration caching (the phones are not behind NAT anyway).
-		access:
-		  listen: ["udp:$PAL_ACCESS"]
-		core:
-		  listen: ["udp:$PAL_CORE"]
-		  upstream: ["sip:$REGISTRAR"]
-		media:
-		  ports: "40000-40999"
-		admin:
-		  listen: "127.0.0.10:9090"
-		registration:
-		  nat_expires: 0s
-		# The load generators are one source sending far above any phone's budget:
-		# never rate limited (only the deny and allow lists are consulted for them).
-		security:
-		  allow: ["127.0.0.0/8"]
-		log:
-		  level: warn
-	EOF
-	"$palisade" check-config "$OUT/palisade.yaml" >/dev/null
-
-	"$palisade" --config "$OUT/palisade.yaml" >"$OUT/palisade.stdout" 2>"$OUT/palisade.stderr" &
-	PAL_PID=$!
-	PIDS+=("$PAL_PID")
-	wait_bound "$PAL_ACCESS" "$PAL_PID"
-	wait_bound "$PAL_CORE" "$PAL_PID"
+	palisade_register_config "$PAL_ACCESS" "$PAL_CORE" "$REGISTRAR" >"$OUT/palisade.yaml"
+	start_palisade "$OUT/palisade.yaml" "$PAL_ACCESS" "$PAL_CORE"
 
 	# The call-setup benchmark's Kamailio proxy (record_route + topoh), its next hop the
 	# registrar. -x tlsf: see benches/calls/run.sh.
@@ -302,31 +251,11 @@ fi
 # Outside: build, namespace, report.
 # --------------------------------------------------------------------------------------
 
-[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
-for cmd in sipp kamailio ip timeout awk ps; do
-	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] ||
-		die "missing $cmd: scripts/install-deps.sh installs the peers"
-done
-[ "$PROFILE" = "1" ] && { command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"; }
-export PATH="$PATH:/usr/sbin:/sbin"
-
-CARGO="${CARGO:-cargo}"
-log "building Palisade (release)"
-(cd "$ROOT" && "$CARGO" build --release -p palisade --quiet)
-
-OUT="${OUT:-$ROOT/target/bench-register/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export OUT GLOBAL_TIMEOUT
-
-NS="palisade-regbench-$$"
-cleanup() { netns_cleanup "$NS"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_setup sipp kamailio ip timeout awk ps
 
 {
 	machine_meta
-	meta sipp "$(sipp -v 2>/dev/null | awk '/SIPp v/ {v = $2; sub(/^v/, "", v); sub(/[.]$/, "", v); print v; exit}')"
+	meta sipp "$(sipp_version)"
 	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
 	meta rates "$RATES"
 	meta step_seconds "$STEP_SECONDS"
@@ -337,17 +266,8 @@ trap 'exit 130' INT TERM
 	meta kamailio_workers "$KAMAILIO_WORKERS"
 } >"$OUT/meta.env"
 
-ip netns add "$NS"
-log "namespace $NS; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
-rc=0
-timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
-[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+run_isolated "palisade-regbench-$$" "$SELF"
 
 [ "$PROFILE" = "1" ] && perf_summaries palisade kamailio
 
-"$ROOT/benches/register/report.sh" "$OUT" >"$OUT/report.md"
-cat "$OUT/report.md"
-if [ "$DOCS" = "1" ]; then
-	"$ROOT/benches/register/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
-	log "updated docs/benchmarks.md"
-fi
+publish_report
