@@ -353,14 +353,18 @@ run_isolated() {
 	[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
 }
 
-# publish_report: $OUT/report.md from the driver's report.sh, printed; with DOCS=1, also
-# written into the driver's section of docs/benchmarks.md.
+# publish_report [CHART...]: $OUT/report.md from the driver's report.sh, printed; with
+# DOCS=1, also written into the driver's section of docs/benchmarks.md, with the charts
+# $OUT/CHART.png copied to docs/bench/. The report links its charts under $PLOTS: "." (the
+# result directory) or "bench" (next to docs/benchmarks.md).
 publish_report() {
 	local report="$ROOT/benches/$BENCH/report.sh"
-	"$report" "$OUT" >"$OUT/report.md"
+	PLOTS=. "$report" "$OUT" >"$OUT/report.md"
 	cat "$OUT/report.md"
 	if [ "$DOCS" = "1" ]; then
-		"$report" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
+		publish_plots "$OUT" "$@"
+		PLOTS=bench "$report" "$OUT" >"$OUT/report-docs.md"
+		"$report" --update "$ROOT/docs/benchmarks.md" "$OUT/report-docs.md"
 		log "updated docs/benchmarks.md"
 	fi
 }

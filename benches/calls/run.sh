@@ -65,7 +65,7 @@ QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
 	RATES="${RATES:-1000}"
 	STEP_SECONDS="${STEP_SECONDS:-2}"
-	MAX_STEPS="${MAX_STEPS:-1000 2000 3000 4000 6000}"
+	MAX_STEPS="${MAX_STEPS:-2000 4000 6000}"
 	MAX_STEP_SECONDS="${MAX_STEP_SECONDS:-2}"
 	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-300}"
 	DOCS="${DOCS:-0}"
@@ -393,11 +393,4 @@ plot "$OUT/calls-rate.png" "Call setup: achieved against offered rate (SIPp uac 
 	"Kamailio (no media)=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio" \
 	"Kamailio + rtpengine=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio_rtpengine"
 
-"$ROOT/benches/calls/report.sh" "$OUT" >"$OUT/report.md"
-cat "$OUT/report.md"
-if [ "$DOCS" = "1" ]; then
-	publish_plots "$OUT" calls-rate
-	PLOTS=bench "$ROOT/benches/calls/report.sh" "$OUT" >"$OUT/report-docs.md"
-	"$ROOT/benches/calls/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report-docs.md"
-	log "updated docs/benchmarks.md"
-fi
+publish_report calls-rate

@@ -66,4 +66,8 @@ warm-up ($samples_early samples), "late" the last 20% ($samples_late samples).
 | open files back to where they were before the load | $fds_before → $fds_after | $(verdict "$([ "$fds_after" -le "$fds_before" ] && echo yes || echo no)") |
 | nothing left (calls, streams) after the load | $state_left | $(verdict "$([ "$state_left" = 0 ] && echo yes || echo no)") |
 | no failed call | $failed | $(verdict "$([ "$failed" = 0 ] && echo yes || echo no)") |
+
+![Palisade's RSS over the run](${PLOTS:-.}/endurance-rss.png)
+
+![Open file descriptors and calls up over the run](${PLOTS:-.}/endurance-fds.png)
 EOF

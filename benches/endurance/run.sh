@@ -4,7 +4,8 @@
 # nothing when the load stops.
 #
 #   benches/endurance/run.sh            full run (1 hour of load), updates docs/benchmarks.md
-#   QUICK=1 benches/endurance/run.sh    5 minutes of load, results under target/ only
+#   QUICK=1 benches/endurance/run.sh    4 minutes of load, 5 with the warm-up samples and
+#                                       the settling after it; results under target/ only
 #
 # Load: SIPp's built-in uac -> Palisade -> SIPp uas (the calls benchmark's uas, without its
 # 180), RATE calls/s for DURATION seconds, each call held HOLD_MS (SIPp -d) before the
@@ -63,7 +64,7 @@ SELF="$ROOT/benches/endurance/run.sh"
 
 QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
-	DURATION="${DURATION:-300}"
+	DURATION="${DURATION:-240}"
 	DOCS="${DOCS:-0}"
 else
 	DURATION="${DURATION:-3600}"
@@ -282,4 +283,9 @@ grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
 
 run_isolated "palisade-endurance-$$" "$SELF"
 
-publish_report
+plot "$OUT/endurance-rss.png" "Endurance: Palisade's resident memory under call churn" \
+	"seconds" "RSS, KiB" "Palisade RSS=$OUT/samples.tsv:seconds:rss_kib"
+plot "$OUT/endurance-fds.png" "Endurance: open file descriptors and calls up" \
+	"seconds" "count" "open file descriptors=$OUT/samples.tsv:seconds:fds" \
+	"calls up=$OUT/samples.tsv:seconds:calls_active"
+publish_report endurance-rss endurance-fds

@@ -49,7 +49,7 @@ SELF="$ROOT/benches/media/run.sh"
 
 QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
-	STEPS="${STEPS:-100 300 600 1000}"
+	STEPS="${STEPS:-200 600 1000}"
 	WARMUP="${WARMUP:-1}"
 	WINDOW="${WINDOW:-2}"
 	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-170}"
@@ -287,11 +287,4 @@ plot "$OUT/media-cpu.png" "Media relay: CPU against concurrent G.711 calls" \
 	"Palisade=$OUT/cpu.tsv:calls:cpu_pct:system=palisade" \
 	"rtpengine (userspace)=$OUT/cpu.tsv:calls:cpu_pct:system=rtpengine" \
 	"bare forwarder (floor)=$OUT/cpu.tsv:calls:cpu_pct:system=floor"
-"$ROOT/benches/media/report.sh" "$OUT" >"$OUT/report.md"
-cat "$OUT/report.md"
-if [ "$DOCS" = "1" ]; then
-	publish_plots "$OUT" media-cpu
-	PLOTS=bench "$ROOT/benches/media/report.sh" "$OUT" >"$OUT/report-docs.md"
-	"$ROOT/benches/media/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report-docs.md"
-	log "updated docs/benchmarks.md"
-fi
+publish_report media-cpu

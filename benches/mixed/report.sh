@@ -7,23 +7,18 @@
 #                                               the mixed-load markers) with FILE
 set -euo pipefail
 
-BEGIN_MARK='<!-- mixed-load results: begin (written by benches/mixed/run.sh) -->'
-END_MARK='<!-- mixed-load results: end -->'
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+BENCH=mixed
+update_section mixed-load mixed "$@"
 
-if [ "${1:-}" = "--update" ]; then
-	# shellcheck source=../lib.sh
-	source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-	replace_section "$2" "$3" "$BEGIN_MARK" "$END_MARK"
-	exit 0
-fi
 SUMMARY=0
 if [ "${1:-}" = "--summary" ]; then
 	SUMMARY=1
 	shift
 fi
 dir=$1
-# shellcheck disable=SC1091
-. "$dir/meta.env"
+load_results "$dir"
 # shellcheck disable=SC1091
 . "$dir/phase2.env"
 
@@ -45,13 +40,8 @@ if [ "$SUMMARY" = 1 ]; then
 	exit 0
 fi
 
+report_header mixed-load "SIPp $sipp, Kamailio as the PBX."
 cat <<EOF
-Machine: $nproc vCPU ($cpu), Linux $kernel, shared with other work (load average
-$loadavg at the start). SIPp $sipp, Palisade at commit $commit. $date, $mode mode.
-
-Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the mixed-load part is
-\`benches/mixed/run.sh\`; results and logs under \`target/bench-mixed/\`).
-
 $media_calls concurrent G.711 calls (two streams each, 50 packets/s per stream), ${warmup} s of
 warm-up and ${window} s measured, first alone, then with $call_rate calls/s set up through
 Palisade and an INVITE flood of $flood_rate/s from an untrusted source. A packet later

@@ -55,12 +55,7 @@ fi
 LATE_MS="${LATE_MS:-50}"
 export QUICK MEDIA_CALLS CALL_RATE FLOOD_RATE WARMUP WINDOW LATE_MS
 
-log() { echo "mixed: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
+BENCH=mixed
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -75,10 +70,8 @@ FLOOD_IP=127.0.0.66
 PIDS=()
 UAC_PIDS=()
 
-# Sum of a metric's samples (all label sets) in a /metrics scrape.
-metric_sum() {
-	"$ROOT/target/release/palisade" ctl --admin "$PAL_ADMIN" metrics | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
-}
+# Sum of a metric's samples (all label sets) in a scrape of Palisade's metrics.
+metric_sum() { metric "$(admin_get "$PAL_ADMIN" /metrics)" "$1"; }
 
 # Busy and total jiffies of all CPUs so far.
 cpu_jiffies() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
@@ -100,12 +93,7 @@ media() {
 
 inner() {
 	OUT=$1
-	local ifaces
-	ifaces=$(ls /sys/class/net)
-	[ "$ifaces" = "lo" ] || die "not in an isolated namespace (interfaces: $ifaces)"
-	ip link set lo up
-	trap stop_pids EXIT
-	trap 'exit 143' TERM INT
+	enter_namespace
 
 	cat >"$OUT/palisade.yaml" <<-EOF
 		# Mixed-load benchmark. The media generator and the SIPp phone are trusted (one
@@ -126,12 +114,7 @@ inner() {
 		log:
 		  level: warn
 	EOF
-	"$ROOT/target/release/palisade" check-config "$OUT/palisade.yaml" >/dev/null
-	"$ROOT/target/release/palisade" --config "$OUT/palisade.yaml" \
-		>"$OUT/palisade.stdout" 2>"$OUT/palisade.stderr" &
-	PAL_PID=$!
-	PIDS+=("$PAL_PID")
-	wait_bound "$PAL_ACCESS" "$PAL_PID"
+	start_palisade "$OUT/palisade.yaml" "$PAL_ACCESS" "$PAL_CORE"
 
 	kamailio -f "$ROOT/benches/kamailio/dispatch.cfg" -A 'MEDIA_PBX="127.0.0.42"' \
 		-A "UAS=\"${UAS%:*}\"" -l "udp:$PBX" -DD -E -w "$OUT" -P "$OUT/kamailio.pid" \
@@ -139,12 +122,7 @@ inner() {
 	PIDS+=("$!")
 	wait_bound "$PBX" "$!"
 
-	# The uas answers every call (its built-in scenario); -aa answers anything else.
-	sipp -sn uas -i "${UAS%:*}" -p "${UAS#*:}" -mi "${UAS%:*}" -mp 31000 -ci "${UAS%:*}" \
-		-cp 8800 -aa -nostdin -buff_size 4194304 -timeout "$((GLOBAL_TIMEOUT + 60))s" \
-		-trace_err -error_file "$OUT/uas.errors" >"$OUT/uas.stdout" 2>&1 &
-	PIDS+=("$!")
-	wait_bound "$UAS" "$!"
+	start_uas "$UAS" "$OUT/uas"
 
 	log "phase 1: $MEDIA_CALLS calls of media alone"
 	media alone
@@ -211,29 +189,12 @@ fi
 # Outside: build, namespace, report.
 # --------------------------------------------------------------------------------------
 
-[ "${EUID}" -eq 0 ] || die "needs root (network namespace); run: sudo $0"
-export PATH="$PATH:/usr/sbin:/sbin"
-for cmd in sipp kamailio ip timeout awk paste; do
-	command -v "$cmd" >/dev/null 2>&1 || die "missing $cmd: scripts/install-deps.sh installs the peers"
-done
-
-CARGO="${CARGO:-cargo}"
-log "building Palisade and the load generator (release)"
-(cd "$ROOT" && "$CARGO" build --release -p palisade -p palisade-benches --bins --quiet)
-
-OUT="${OUT:-$ROOT/target/bench-mixed/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export OUT GLOBAL_TIMEOUT
-
-NS="palisade-bench-mixed-$$"
-cleanup() { netns_cleanup "$NS"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+BUILD_EXTRA="-p palisade-benches --bins"
+bench_setup sipp kamailio curl ip timeout awk paste
+uas_scenario >"$OUT/uas.xml"
 {
 	machine_meta
-	meta sipp "$(sipp -v 2>/dev/null | awk '/SIPp v/ {print $2; exit}')"
+	meta sipp "$(sipp_version)"
 	meta media_calls "$MEDIA_CALLS"
 	meta call_rate "$CALL_RATE"
 	meta flood_rate "$FLOOD_RATE"
@@ -242,15 +203,6 @@ trap 'exit 130' INT TERM
 	meta late_ms "$LATE_MS"
 } >"$OUT/meta.env"
 
-ip netns add "$NS"
-log "namespace $NS; results in $OUT; global timeout ${GLOBAL_TIMEOUT}s"
-rc=0
-timeout -k 15 "$GLOBAL_TIMEOUT" ip netns exec "$NS" "$SELF" --inner "$OUT" || rc=$?
-[ "$rc" -eq 0 ] || die "the run failed (exit $rc); logs in $OUT"
+run_isolated "palisade-bench-mixed-$$" "$SELF"
 
-"$ROOT/benches/mixed/report.sh" "$OUT" >"$OUT/report.md"
-cat "$OUT/report.md"
-if [ "$DOCS" = "1" ]; then
-	"$ROOT/benches/mixed/report.sh" --update "$ROOT/docs/benchmarks.md" "$OUT/report.md"
-	log "updated docs/benchmarks.md"
-fi
+publish_report

@@ -68,8 +68,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
-	REGS="${REGS:-20000}"
-	CALLS="${CALLS:-2000}"
+	REGS="${REGS:-10000}"
+	CALLS="${CALLS:-1000}"
 	DOCS="${DOCS:-0}"
 else
 	REGS="${REGS:-100000}"
