@@ -45,7 +45,8 @@ for d in "$ROOT"/benches/*/; do
 done
 PARTS="${PARTS:-$DEFAULT_PARTS}"
 if [ "$QUICK" = "1" ]; then
-	DOCS=0
+	# DOCS=1 writes a quick run into docs/benchmarks.md too (each section says its mode).
+	DOCS="${DOCS:-0}"
 else
 	DOCS="${DOCS:-1}"
 fi

@@ -82,7 +82,7 @@ if [ -z "${WARMUP:-}" ]; then
 	[ "$WARMUP" -gt $((DURATION / 2)) ] && WARMUP=$((DURATION / 2))
 fi
 SETTLE="${SETTLE:-15}"
-IDLE="${IDLE:-35}"
+if [ "$QUICK" = "1" ]; then IDLE="${IDLE:-15}"; else IDLE="${IDLE:-35}"; fi
 RSS_TARGET_PCT="${RSS_TARGET_PCT:-5}"
 OPEN_FILES="${OPEN_FILES:-65536}"
 GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-$((DURATION + HOLD_MS / 1000 + SETTLE + IDLE + 240))}"

@@ -49,7 +49,7 @@ SELF="$ROOT/benches/media/run.sh"
 
 QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
-	STEPS="${STEPS:-200 600 1000}"
+	STEPS="${STEPS:-300 800}"
 	WARMUP="${WARMUP:-1}"
 	WINDOW="${WINDOW:-2}"
 	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-170}"

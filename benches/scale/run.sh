@@ -30,9 +30,10 @@
 # Target: under 8 kB per call up. SIPp sends no RTP: the sockets' buffers stay empty, and
 # media.timeout is raised to 10 minutes so that Palisade does not end the silent calls.
 #
-# Both measurements are taken SETTLE seconds (default 33) after the last registration or
-# call was set up: a server transaction lingers 32 s after its final response (Timer J;
-# the Accepted state of an INVITE, RFC 6026), and the figure is what a binding or a call
+# Both measurements are taken SETTLE seconds (default 64 x T1 + 1 s: 33 s, or 7 s in quick
+# mode where T1 is 100 ms) after the last registration or call was set up: a server
+# transaction lingers 64 x T1 after its final response (Timer J; the Accepted state of an
+# INVITE, RFC 6026), and the figure is what a binding or a call
 # costs once its setup is over. Every second the driver records, in $OUT/samples.tsv
 # (tab-separated, header line, columns stable for plots): seconds since the start, phase,
 # VmRSS (kB), open files, calls active, calls ended so far, registrations active.
@@ -86,13 +87,18 @@ REG_RATE="${REG_RATE:-2000}"
 REG_WARMUP="${REG_WARMUP:-50}"
 CALL_RATE="${CALL_RATE:-500}"
 CALL_WARMUP="${CALL_WARMUP:-20}"
-SETTLE="${SETTLE:-33}"
+# T1, the transaction timers' base: Timer J is 64 x T1. Quick mode shortens it (loopback
+# needs no 500 ms retransmission interval) so that the transactions are gone sooner; what
+# is measured is what stays after them.
+if [ "$QUICK" = "1" ]; then T1="${T1:-100ms}"; else T1="${T1:-500ms}"; fi
+T1_MS=${T1%ms}
+SETTLE="${SETTLE:-$((64 * T1_MS / 1000 + 1))}"
 # The calls are held through their ramp, the settle and the measurement.
 HOLD_S=$((CALLS / CALL_RATE + SETTLE + 10))
 GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-$((REGS / REG_RATE + HOLD_S + 2 * SETTLE + 180))}"
 PORT_LOW=20000
 PORT_HIGH=$((PORT_LOW + 4 * CALLS + 999))
-export QUICK REGS REG_RATE REG_WARMUP CALLS CALL_RATE CALL_WARMUP SETTLE HOLD_S PORT_LOW PORT_HIGH
+export T1 QUICK REGS REG_RATE REG_WARMUP CALLS CALL_RATE CALL_WARMUP SETTLE HOLD_S PORT_LOW PORT_HIGH
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +192,10 @@ registrations() {
 	local users=$((REG_WARMUP + REGS)) first=1001
 	log "registrations: $REG_WARMUP to warm up, then $REGS at $REG_RATE/s"
 	start_registrar "$REGISTRAR" "$users" "$OUT/registrar" 1024
-	palisade_register_config "$PAL_ACCESS" "$PAL_CORE" "$REGISTRAR" >"$OUT/palisade-reg.yaml"
+	{
+		palisade_register_config "$PAL_ACCESS" "$PAL_CORE" "$REGISTRAR"
+		printf 'sip:\n  timers:\n    t1: %s\n' "$T1"
+	} >"$OUT/palisade-reg.yaml"
 	start_palisade "$OUT/palisade-reg.yaml" "$PAL_ACCESS" "$PAL_CORE"
 	PAL_STDERR=$OUT/palisade-reg.stderr
 	users_inf "$OUT/users-warmup.csv" "$first" $((first + REG_WARMUP - 1)) 1
@@ -216,8 +225,10 @@ registrations() {
 calls() {
 	log "calls: $CALLS at $CALL_RATE/s, held ${HOLD_S}s; media ports $PORT_LOW-$PORT_HIGH"
 	raise_nofile $((4 * CALLS + 2000))
-	palisade_calls_config "$PAL_ACCESS" "$PAL_CORE" "$UAS" "$PORT_LOW-$PORT_HIGH" 10m \
-		>"$OUT/palisade-calls.yaml"
+	{
+		palisade_calls_config "$PAL_ACCESS" "$PAL_CORE" "$UAS" "$PORT_LOW-$PORT_HIGH" 10m
+		printf 'sip:\n  timers:\n    t1: %s\n' "$T1"
+	} >"$OUT/palisade-calls.yaml"
 	start_uas "$UAS" "$OUT/uas"
 	start_palisade "$OUT/palisade-calls.yaml" "$PAL_ACCESS" "$PAL_CORE"
 	PAL_STDERR=$OUT/palisade-calls.stderr
