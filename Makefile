@@ -42,8 +42,9 @@ fuzz-smoke:
 # alone: an hour of call churn (benches/endurance) and its memory per registration and per
 # call (benches/scale). They need root: every part runs inside a network namespace of its
 # own.
-# `make bench QUICK=1`: the same, shorter (under 20 minutes after the build, 6 of them the
-# endurance part); the report goes to target/bench/ and docs/benchmarks.md is left as is.
+# `make bench QUICK=1`: the same, shorter (under 10 minutes after the build, 5 of them the
+# endurance part); the report goes to target/bench/ and docs/benchmarks.md is left as is
+# (unless DOCS=1).
 QUICK ?= 0
 bench:
 	QUICK=$(QUICK) CARGO=$(CARGO) benches/run.sh

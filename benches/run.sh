@@ -3,9 +3,9 @@
 #
 #   benches/run.sh            full mode (about two hours, one of them the endurance part):
 #                             updates docs/benchmarks.md and the charts in docs/bench/
-#   QUICK=1 benches/run.sh    quick mode (under 20 minutes after the build, 6 of them the
+#   QUICK=1 benches/run.sh    quick mode (under 10 minutes after the build, 5 of them the
 #                             endurance part): the same comparisons, shorter; the report
-#                             goes to target/bench/ only
+#                             goes to target/bench/ only (DOCS=1: to the docs as well)
 #
 # Parts, in this order, each a driver of its own that starts Palisade and the peers inside
 # a network namespace of its own and stops them by PID (their headers say what they
