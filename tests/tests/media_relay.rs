@@ -92,3 +92,38 @@ fn a_silent_call_is_ended_by_the_media_timeout() {
     sbc.wait_calls_ended(1, Duration::from_secs(5));
     assert!(sbc.log().contains("media timeout"), "{}", sbc.log());
 }
+
+/// With `media.anchor: false` the SDP crosses as the endpoints wrote it (media flows
+/// between them), and no relay session is opened.
+#[test]
+fn without_anchoring_the_sdp_crosses_unchanged() {
+    let dir = peer_test("media-no-anchor");
+    let (phone, phone_rtp) = (Udp::bind(role::PHONE_A), Udp::bind(role::PHONE_A));
+    let (pbx, pbx_rtp) = (Udp::bind(role::PBX), Udp::bind(role::PBX));
+    let sbc = palisade(&[pbx.addr()])
+        .without_media_anchoring()
+        .start(&dir);
+    let offer = sdp(role::PHONE_A, phone_rtp.addr().port());
+    let invite = format!(
+        "INVITE sip:1002@{access} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKnoanchor;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=ph1\r\nTo: <sip:1002@example.com>\r\nCall-ID: no-anchor-1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
+        offer.len(),
+        access = sbc.access(),
+        me = phone.addr(),
+    );
+    phone.send(sbc.access(), invite.as_bytes());
+    let (invite, from) = pbx.sip(|t| t.starts_with("INVITE "));
+    assert_eq!(body(&invite), offer, "the offer crosses unchanged");
+    let answer = sdp(role::PBX, pbx_rtp.addr().port());
+    let contact = format!("Contact: <sip:pbx@{}>\r\n", pbx.addr());
+    pbx.send(
+        from,
+        response(&invite, "200 OK", &contact, Some("pbx1"), &answer).as_bytes(),
+    );
+    let (ok, _) = phone.sip(|t| t.starts_with("SIP/2.0 200"));
+    assert_eq!(body(&ok), answer, "the answer crosses unchanged");
+    let metrics = sbc.admin_get("/metrics");
+    assert!(
+        metrics.contains("palisade_media_streams_active 0"),
+        "no relay stream: {metrics}"
+    );
+}

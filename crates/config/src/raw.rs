@@ -73,6 +73,7 @@ pub(crate) struct RawProbe {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMedia {
+    pub(crate) anchor: F<String>,
     pub(crate) ports: F<String>,
     pub(crate) timeout: F<String>,
     pub(crate) hold_timeout: F<String>,

@@ -52,6 +52,9 @@ pub use palisade_b2bua::config::ProbeConfig;
 /// `media`: the RTP relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaConfig {
+    /// Whether calls' media goes through the relay (SDP rewritten), or straight between
+    /// the endpoints (SDP unchanged).
+    pub anchor: bool,
     pub ports: PortRange,
     /// An answered call with no RTP in either direction for this long is ended.
     pub timeout: Duration,
@@ -62,6 +65,7 @@ pub struct MediaConfig {
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
+            anchor: true,
             ports: PortRange {
                 low: 20_000,
                 high: 39_999,

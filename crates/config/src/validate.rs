@@ -971,6 +971,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
     let media = match raw_media {
         None => MediaConfig { ports, ..dm },
         Some(m) => MediaConfig {
+            anchor: ctx.flag(&m.anchor, "media.anchor", dm.anchor),
             ports,
             timeout: ctx.duration(&m.timeout, "media.timeout", dm.timeout, secs(5), HOUR),
             hold_timeout: ctx.duration(

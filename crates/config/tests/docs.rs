@@ -119,6 +119,7 @@ fn every_key_is_documented() {
         "core.probe.timeout",
         "core.probe.failures_before_down",
         "core.probe.successes_before_up",
+        "media.anchor",
         "media.ports",
         "media.timeout",
         "media.hold_timeout",

@@ -60,6 +60,7 @@ pub(crate) fn merge(
     keep!("core.advertise", core.advertise);
     keep!("core.tls", core.tls);
     keep!("core.upstream_ca", core.upstream_ca);
+    keep!("media.anchor", media.anchor);
     keep!("media.ports", media.ports);
     keep!("admin", admin);
     keep!("sip", sip);

@@ -71,16 +71,19 @@ pub(crate) struct RelayMedia {
     /// (the B2BUA closes the media and reports the call's end in the same step).
     closed: HashMap<u64, SessionStats>,
     totals: Arc<MediaTotals>,
+    /// `media.anchor`: without it, SDP crosses unchanged and nothing is opened here.
+    anchor: bool,
 }
 
 impl RelayMedia {
-    pub(crate) fn new(relay: Arc<Relay>, totals: Arc<MediaTotals>) -> Self {
+    pub(crate) fn new(relay: Arc<Relay>, totals: Arc<MediaTotals>, anchor: bool) -> Self {
         Self {
             relay,
             sessions: HashMap::new(),
             calls: HashMap::new(),
             closed: HashMap::new(),
             totals,
+            anchor,
         }
     }
 
@@ -109,6 +112,10 @@ fn media_error(e: RelayError) -> MediaError {
 }
 
 impl MediaControl for RelayMedia {
+    fn enabled(&self) -> bool {
+        self.anchor
+    }
+
     fn open(
         &mut self,
         call: u64,
@@ -590,7 +597,7 @@ pub(crate) async fn run(mut config: Config, reloader: Reloader) -> Result<(), St
         b2bua_config(&config, &transports)?,
         seed()?,
         Instant::now(),
-        RelayMedia::new(Arc::clone(&relay), totals),
+        RelayMedia::new(Arc::clone(&relay), totals, config.media.anchor),
         Fraud::new(config.fraud.rules.clone()),
     );
     set_wall_clock(&mut engine);

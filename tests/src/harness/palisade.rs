@@ -48,6 +48,7 @@ pub struct PalisadeBuilder {
     /// Certificate and key of an access-side TLS listener.
     access_tls: Option<(PathBuf, PathBuf)>,
     media_timeout: Option<String>,
+    media_anchor: bool,
     admin_token: Option<String>,
     records: Option<PathBuf>,
     drain_deadline: Option<String>,
@@ -149,6 +150,12 @@ impl PalisadeBuilder {
         self
     }
 
+    /// `media.anchor: false`: SDP crosses unchanged, no relay session is opened.
+    pub fn without_media_anchoring(mut self) -> PalisadeBuilder {
+        self.media_anchor = false;
+        self
+    }
+
     /// Runs Palisade in the network namespace `ns` of a test topology, which holds its
     /// access and core addresses. It has the namespace to itself: SIP on port 5060 of each
     /// side (5061 for TLS), media on ports 30000-30063, the admin API on 127.0.0.1:9090.
@@ -230,7 +237,12 @@ impl PalisadeBuilder {
             self.media_timeout
                 .as_ref()
                 .map(|t| format!("  timeout: {t}\n"))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                + if self.media_anchor {
+                    ""
+                } else {
+                    "  anchor: false\n"
+                },
             admin_ip,
         );
         if let Some(t1) = &self.t1 {
@@ -399,6 +411,7 @@ impl Palisade {
             core_tls: None,
             access_tls: None,
             media_timeout: None,
+            media_anchor: true,
             admin_token: None,
             records: None,
             drain_deadline: None,
