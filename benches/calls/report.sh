@@ -26,7 +26,8 @@ PASSED='function passed() {
 }'
 # The column names of the systems.
 NAMES='BEGIN { name["palisade"] = "Palisade"; name["kamailio"] = "Kamailio"
-	name["kamailio_rtpengine"] = "Kamailio + rtpengine" }'
+	name["kamailio_rtpengine"] = "Kamailio + rtpengine"
+	name["palisade_signaling"] = "Palisade, signaling only" }'
 
 if [ "${1:-}" = "--update" ]; then
 	# shellcheck source=../lib.sh
@@ -79,28 +80,34 @@ awk -F'\t' -v summary="$1" "$NAMES $PASSED"'
 	}
 	END {
 		p = best["palisade"]; k = best["kamailio"]; kr = best["kamailio_rtpengine"]
+		ps = best["palisade_signaling"]
 		if (summary) {
 			# comparison, figure, Palisade, peer, peer figure, ratio, target, verdict
 			printf "Call setup\thighest zero-failure rate\t%d/s\tKamailio + rtpengine\t%d/s\t%s\t≥ 3x\t%s\n", p, kr,
 				(kr > 0 ? sprintf("%.2fx", p / kr) : "-"), verdict(target("palisade", "kamailio_rtpengine", 3))
-			printf "Call setup\thighest zero-failure rate\t%d/s\tKamailio (no media)\t%d/s\t%s\t≥ 1x\t%s\n", p, k,
-				(k > 0 ? sprintf("%.2fx", p / k) : "-"), verdict(target("palisade", "kamailio", 1))
-			for (s in name) if (s != "palisade" && ((s, top) in cpu))
-				printf "Call setup\tCPU per call at %d/s (theirs ÷ Palisade\047s)\t%d µs\t%s\t%d µs\t%.2fx\t\t\n", top,
-					cpu["palisade", top], name[s], cpu[s, top], (cpu["palisade", top] > 0 ? cpu[s, top] / cpu["palisade", top] : 0)
+			printf "Call setup, signaling only\thighest zero-failure rate\t%d/s\tKamailio (no media)\t%d/s\t%s\t≥ 1x\t%s\n", ps, k,
+				(k > 0 ? sprintf("%.2fx", ps / k) : "-"), verdict(target("palisade_signaling", "kamailio", 1))
+			cpu_line("palisade", "kamailio_rtpengine")
+			cpu_line("palisade_signaling", "kamailio")
 			exit
 		}
-		print "| | Palisade | Kamailio | Kamailio + rtpengine | Palisade ÷ Kamailio | Palisade ÷ (Kamailio + rtpengine) |"
-		print "|---|---|---|---|---|---|"
-		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%d/s** | %s | %s |\n", p, k, kr,
-			ratio(p, k), ratio(p, kr)
-		printf "| first failing step | %s | %s | %s | | |\n",
-			first("palisade"), first("kamailio"), first("kamailio_rtpengine")
+		print "| | Palisade | Palisade, signaling only | Kamailio | Kamailio + rtpengine | Palisade ÷ (Kamailio + rtpengine) | Palisade, signaling only ÷ Kamailio |"
+		print "|---|---|---|---|---|---|---|"
+		printf "| highest zero-failure rate | **%d/s** | **%d/s** | **%d/s** | **%d/s** | %s | %s |\n", p, ps, k, kr,
+			ratio(p, kr), ratio(ps, k)
+		printf "| first failing step | %s | %s | %s | %s | | |\n",
+			first("palisade"), first("palisade_signaling"), first("kamailio"), first("kamailio_rtpengine")
 		print ""
-		printf "Targets: Palisade\047s highest zero-failure rate at least 3x Kamailio + rtpengine\047s: %s;", \
+		printf "Targets: Palisade\047s highest zero-failure rate, anchoring the media, at least 3x Kamailio + rtpengine\047s: %s;", \
 			target("palisade", "kamailio_rtpengine", 3)
-		printf " at least Kamailio\047s: %s.\n", target("palisade", "kamailio", 1)
+		printf " signaling only, at least Kamailio\047s: %s.\n", target("palisade_signaling", "kamailio", 1)
 		printf "\n![Achieved against offered call rate](%s/calls-rate.png)\n", plots
+	}
+	# A summary line: the CPU per call of Palisade system a and peer b at the top fixed rate.
+	function cpu_line(a, b) {
+		if (!((a, top) in cpu) || !((b, top) in cpu)) return
+		printf "Call setup\tCPU per call at %d/s, %s (theirs ÷ Palisade\047s)\t%d µs\t%s\t%d µs\t%.2fx\t\t\n", top,
+			name[a], cpu[a, top], name[b], cpu[b, top], (cpu[a, top] > 0 ? cpu[b, top] / cpu[a, top] : 0)
 	}
 	# met, missed or open, from what target() says.
 	function verdict(t) { return t ~ /^\*\*met/ ? "met" : (t ~ /^\*\*missed/ ? "missed" : "open") }
@@ -123,8 +130,11 @@ Command: \`make bench$([ "$mode" = quick ] && echo " QUICK=1")\` (the call-setup
 
 Media anchoring, checked on one traced call through each system before the steps: the SDP
 of the 200 reaches the caller with the connection address $sdp_palisade through Palisade
-(its own), $sdp_kamailio through Kamailio (the UAS's, untouched) and
-$sdp_kamailio_rtpengine through Kamailio + rtpengine (rtpengine's).
+(its own), ${sdp_palisade_signaling:-?} through Palisade with \`media.anchor: false\` (the UAS's,
+untouched), $sdp_kamailio through Kamailio (the UAS's, untouched) and
+$sdp_kamailio_rtpengine through Kamailio + rtpengine (rtpengine's). Each Palisade is
+compared with the Kamailio that does the same work: anchoring the media with Kamailio +
+rtpengine, signaling only with Kamailio alone.
 
 EOF
 
@@ -132,11 +142,11 @@ echo "#### CPU time per call at fixed offered rates"
 echo
 echo "$step_seconds s of calls at each rate, one SIPp uac. CPU is the SBC's utime+stime from"
 echo "/proc (Kamailio: all its processes; Kamailio + rtpengine: those and rtpengine, whose part"
-echo "is in brackets). Lower is better; a ratio is that system's CPU per call divided by"
-echo "Palisade's (above 1: Palisade uses less)."
+echo "is in brackets). Lower is better; a ratio is the peer's CPU per call divided by the"
+echo "Palisade doing the same work's (above 1: Palisade uses less)."
 echo
-echo "| offered rate | calls | Palisade CPU/call | Kamailio CPU/call | Kamailio + rtpengine CPU/call (rtpengine) | Kamailio ÷ Palisade | Kamailio+rtpengine ÷ Palisade | failed (Palisade / Kamailio / Kamailio + rtpengine) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| offered rate | calls | Palisade CPU/call | Palisade, signaling only | Kamailio CPU/call | Kamailio + rtpengine CPU/call (rtpengine) | Kamailio+rtpengine ÷ Palisade | Kamailio ÷ Palisade, signaling only | failed (the four, in this order) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '
 	$1 == "fixed" { cpu[$2, $3] = $13; fail[$2, $3] = $5 - $6; calls[$3] = $5
 		if ($20 != "-") media[$2, $3] = $6 > 0 ? $20 * 1000 / $6 : 0
@@ -144,10 +154,11 @@ awk -F'\t' '
 	END {
 		for (i = 1; i <= n; i++) {
 			r = order[i]; p = cpu["palisade", r]; k = cpu["kamailio", r]; kr = cpu["kamailio_rtpengine", r]
-			printf "| %d/s | %d | %d µs | %d µs | %d µs (%d µs) | **%.2fx** | **%.2fx** | %d / %d / %d |\n",
-				r, calls[r], p, k, kr, media["kamailio_rtpengine", r],
-				(p > 0 ? k / p : 0), (p > 0 ? kr / p : 0),
-				fail["palisade", r], fail["kamailio", r], fail["kamailio_rtpengine", r]
+			ps = cpu["palisade_signaling", r]
+			printf "| %d/s | %d | %d µs | %d µs | %d µs | %d µs (%d µs) | **%.2fx** | **%.2fx** | %d / %d / %d / %d |\n",
+				r, calls[r], p, ps, k, kr, media["kamailio_rtpengine", r],
+				(p > 0 ? kr / p : 0), (ps > 0 ? k / ps : 0),
+				fail["palisade", r], fail["palisade_signaling", r], fail["kamailio", r], fail["kamailio_rtpengine", r]
 		}
 	}' "$tsv"
 echo
@@ -191,9 +202,10 @@ echo "the INVITE to receiving the 200, through the SBC and the uas. SIPp's clock
 echo "(whole milliseconds; on the recorded machine it moved in steps of 4 ms), so 0 means"
 echo "under one tick. The steps above give the latency near each SBC's limit."
 echo
-echo "| offered rate | Palisade p50 / p99 | Kamailio p50 / p99 | Kamailio + rtpengine p50 / p99 |"
-echo "|---|---|---|---|"
+echo "| offered rate | Palisade p50 / p99 | Palisade, signaling only | Kamailio p50 / p99 | Kamailio + rtpengine p50 / p99 |"
+echo "|---|---|---|---|---|"
 awk -F'\t' '
 	$1 == "fixed" { l[$2, $3] = $17 " / " $18 " ms"; if (!seen[$3]++) order[++n] = $3 }
 	END { for (i = 1; i <= n; i++) { r = order[i]
-		printf "| %d/s | %s | %s | %s |\n", r, l["palisade", r], l["kamailio", r], l["kamailio_rtpengine", r] } }' "$tsv"
+		printf "| %d/s | %s | %s | %s | %s |\n", r, l["palisade", r], l["palisade_signaling", r],
+			l["kamailio", r], l["kamailio_rtpengine", r] } }' "$tsv"

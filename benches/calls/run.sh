@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Call-setup benchmark: SIPp uac -> SBC -> SIPp uas, no RTP sent, three systems side by side
+# Call-setup benchmark: SIPp uac -> SBC -> SIPp uas, no RTP sent, four systems side by side
 # in the same run, under the same load generator:
 #   palisade             Palisade (B2BUA; it anchors the media of every call: relay ports
-#                        allocated, both SDPs rewritten)
+#                        allocated, both SDPs rewritten), to compare with kamailio_rtpengine
+#   palisade_signaling   the same B2BUA with media.anchor false (SDP untouched), to
+#                        compare with kamailio
 #   kamailio             Kamailio as a record-routing, topology-hiding proxy, no media
 #   kamailio_rtpengine   the same Kamailio with rtpengine anchoring the media (ng protocol
 #                        offer/answer/delete), the usual open-source SBC
@@ -24,6 +26,7 @@
 #
 # Topology, inside a network namespace of its own (only lo, deleted on exit by a trap):
 #   uac 127.0.0.31.. -> Palisade access 127.0.0.10:5060 | core 127.0.0.11:5060 -> uas 127.0.0.20:5060
+#   uac 127.0.0.31.. -> Palisade access 127.0.0.16:5060 | core 127.0.0.17:5060 -> uas 127.0.0.23:5060
 #   uac 127.0.0.31.. -> Kamailio 127.0.0.12:5060                              -> uas 127.0.0.21:5060
 #   uac 127.0.0.31.. -> Kamailio 127.0.0.13:5060                              -> uas 127.0.0.22:5060
 #                       rtpengine ng 127.0.0.14:2223 (CLI :9900), media access 127.0.0.14 | core 127.0.0.15
@@ -31,7 +34,8 @@
 #
 # Media anchoring is checked, not assumed: before the measured steps one call through each
 # system is traced (-trace_msg) and the address in the SDP of the 200 the caller receives is
-# recorded (it must be the SBC's own for Palisade and Kamailio + rtpengine); around every
+# recorded (the SBC's own for Palisade and Kamailio + rtpengine, the UAS's own for the
+# two that leave it alone); around every
 # Kamailio + rtpengine step rtpengine's counters are read over its CLI. A step in which
 # rtpengine saw no offer stops the run, and so does a session left after a step in which
 # every call completed without a retransmission (the BYE's delete does not work). A step
@@ -65,7 +69,7 @@ QUICK="${QUICK:-0}"
 if [ "$QUICK" = "1" ]; then
 	RATES="${RATES:-1000}"
 	STEP_SECONDS="${STEP_SECONDS:-2}"
-	MAX_STEPS="${MAX_STEPS:-2000 4000 6000}"
+	MAX_STEPS="${MAX_STEPS:-2000 3000 4000 6000 8000}"
 	MAX_STEP_SECONDS="${MAX_STEP_SECONDS:-2}"
 	GLOBAL_TIMEOUT="${GLOBAL_TIMEOUT:-300}"
 	DOCS="${DOCS:-0}"
@@ -90,12 +94,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # Inside the namespace.
 # --------------------------------------------------------------------------------------
 
-SYSTEMS="palisade kamailio kamailio_rtpengine"
+# Palisade twice: anchoring the media (the comparison with Kamailio + rtpengine) and with
+# media.anchor false, signaling only (the comparison with Kamailio alone).
+SYSTEMS="palisade palisade_signaling kamailio kamailio_rtpengine"
 PAL_ACCESS=127.0.0.10:5060
 PAL_CORE=127.0.0.11:5060
+PALS_ACCESS=127.0.0.16:5060
+PALS_CORE=127.0.0.17:5060
 # Where each system takes the calls, and its UAS.
-declare -A SBC_ADDR=([palisade]=$PAL_ACCESS [kamailio]=127.0.0.12:5060 [kamailio_rtpengine]=127.0.0.13:5060)
-declare -A UAS_ADDR=([palisade]=127.0.0.20:5060 [kamailio]=127.0.0.21:5060 [kamailio_rtpengine]=127.0.0.22:5060)
+declare -A SBC_ADDR=([palisade]=$PAL_ACCESS [palisade_signaling]=$PALS_ACCESS
+	[kamailio]=127.0.0.12:5060 [kamailio_rtpengine]=127.0.0.13:5060)
+declare -A UAS_ADDR=([palisade]=127.0.0.20:5060 [palisade_signaling]=127.0.0.23:5060
+	[kamailio]=127.0.0.21:5060 [kamailio_rtpengine]=127.0.0.22:5060)
 RTPE_NG=127.0.0.14:2223
 RTPE_CLI=127.0.0.14:9900
 RTPE_ACCESS_IP=127.0.0.14
@@ -113,7 +123,7 @@ RTPE_PID=""
 sbc_pids() {
 	local main=${SBC_PID[$1]}
 	case "$1" in
-	palisade) echo "$main" ;;
+	palisade | palisade_signaling) echo "$main" ;;
 	kamailio) echo "$main" "$(ps -o pid= --ppid "$main" | tr '\n' ' ')" ;;
 	kamailio_rtpengine) echo "$main" "$(ps -o pid= --ppid "$main" | tr '\n' ' ')" "$RTPE_PID" ;;
 	esac
@@ -282,6 +292,8 @@ inner() {
 
 	palisade_calls_config "$PAL_ACCESS" "$PAL_CORE" "${UAS_ADDR[palisade]}" 30000-59999 \
 		>"$OUT/palisade.yaml"
+	palisade_calls_config "$PALS_ACCESS" "$PALS_CORE" "${UAS_ADDR[palisade_signaling]}" 20000-29999 |
+		sed '/^media:$/a\  anchor: false' >"$OUT/palisade-signaling.yaml"
 
 	# The UASs answer every call; -aa answers Palisade's OPTIONS health probes.
 	local sys
@@ -292,6 +304,8 @@ inner() {
 
 	start_palisade "$OUT/palisade.yaml" "$PAL_ACCESS" "$PAL_CORE"
 	SBC_PID[palisade]=$PAL_PID
+	start_palisade "$OUT/palisade-signaling.yaml" "$PALS_ACCESS" "$PALS_CORE"
+	SBC_PID[palisade_signaling]=$PAL_PID
 
 	# rtpengine as benches/media/run.sh runs it (userspace forwarding, sessions deleted at
 	# once), with as many threads as Kamailio has UDP workers; callers' side `access`, the
@@ -333,9 +347,11 @@ inner() {
 		meta "sdp_$sys" "${sdp[$sys]}" >>"$OUT/meta.env"
 	done
 	meta rtpengine_threads "$(find /proc/"$RTPE_PID"/task -mindepth 1 -maxdepth 1 | wc -l)" >>"$OUT/meta.env"
-	log "SDP of the 200 at the caller: palisade ${sdp[palisade]}, kamailio ${sdp[kamailio]}, kamailio_rtpengine ${sdp[kamailio_rtpengine]}"
+	log "SDP of the 200 at the caller: palisade ${sdp[palisade]}, palisade_signaling ${sdp[palisade_signaling]}, kamailio ${sdp[kamailio]}, kamailio_rtpengine ${sdp[kamailio_rtpengine]}"
 	[ "${sdp[kamailio]}" = "${UAS_ADDR[kamailio]%:*}" ] ||
 		die "the 200 through Kamailio carries '${sdp[kamailio]}', not the UAS's address"
+	[ "${sdp[palisade_signaling]}" = "${UAS_ADDR[palisade_signaling]%:*}" ] ||
+		die "the 200 through Palisade without anchoring carries '${sdp[palisade_signaling]}', not the UAS's address"
 	case "${sdp[palisade]}" in
 	"" | "${UAS_ADDR[palisade]%:*}") die "the 200 through Palisade carries '${sdp[palisade]}': the media is not anchored" ;;
 	esac
@@ -384,12 +400,13 @@ grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
 
 run_isolated "palisade-bench-$$" "$SELF"
 
-[ "$PROFILE" = "1" ] && perf_summaries palisade kamailio kamailio_rtpengine
+[ "$PROFILE" = "1" ] && perf_summaries $SYSTEMS
 
 # The chart: the call rate each system achieved at each offered step (its first try).
 plot "$OUT/calls-rate.png" "Call setup: achieved against offered rate (SIPp uac -> SBC -> SIPp uas)" \
 	"offered calls/s" "achieved calls/s" \
 	"Palisade=$OUT/results.tsv:rate:achieved_rate:label=max1,system=palisade" \
+	"Palisade, signaling only=$OUT/results.tsv:rate:achieved_rate:label=max1,system=palisade_signaling" \
 	"Kamailio (no media)=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio" \
 	"Kamailio + rtpengine=$OUT/results.tsv:rate:achieved_rate:label=max1,system=kamailio_rtpengine"
 
