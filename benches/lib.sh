@@ -505,11 +505,11 @@ uac_totals() {
 }
 
 # plot PNG TITLE XLABEL YLABEL SERIES...: a line chart drawn by target/release/bench_plot
-# (benches/src/bin/bench_plot.rs; a SERIES is NAME=FILE:X:Y[:COLUMN=VALUE,...]). A chart
-# that cannot be drawn is reported and skipped: the tables are the result, the chart
-# shows them.
+# (benches/src/bin/bench_plot.rs; a SERIES is NAME=FILE:X:Y[:COLUMN=VALUE,...]; LEGEND, if
+# set, places the legend: upper-left, upper-right, middle, lower-right). A chart that
+# cannot be drawn is reported and skipped: the tables are the result, the chart shows them.
 plot() {
-	local png=$1 title=$2 x=$3 y=$4 s args=()
+	local png=$1 title=$2 x=$3 y=$4 s args=(--legend "${LEGEND:-upper-left}")
 	shift 4
 	for s in "$@"; do args+=(--series "$s"); done
 	"$ROOT/target/release/bench_plot" --out "$png" --title "$title" --x "$x" --y "$y" "${args[@]}" ||

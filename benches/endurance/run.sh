@@ -283,9 +283,9 @@ grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
 
 run_isolated "palisade-endurance-$$" "$SELF"
 
-plot "$OUT/endurance-rss.png" "Endurance: Palisade's resident memory under call churn" \
+LEGEND=middle plot "$OUT/endurance-rss.png" "Endurance: Palisade's resident memory under call churn" \
 	"seconds" "RSS, KiB" "Palisade RSS=$OUT/samples.tsv:seconds:rss_kib"
-plot "$OUT/endurance-fds.png" "Endurance: open file descriptors and calls up" \
+LEGEND=middle plot "$OUT/endurance-fds.png" "Endurance: open file descriptors and calls up" \
 	"seconds" "count" "open file descriptors=$OUT/samples.tsv:seconds:fds" \
 	"calls up=$OUT/samples.tsv:seconds:calls_active"
 publish_report endurance-rss endurance-fds

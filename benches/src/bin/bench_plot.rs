@@ -39,6 +39,28 @@ struct Args {
     /// Start the Y axis at zero (default) or at the smallest value (--y-from-data).
     #[arg(long)]
     y_from_data: bool,
+    /// Where the legend goes, out of the lines' way.
+    #[arg(long, value_enum, default_value_t = Legend::UpperLeft)]
+    legend: Legend,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Legend {
+    UpperLeft,
+    UpperRight,
+    Middle,
+    LowerRight,
+}
+
+impl Legend {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::Middle => SeriesLabelPosition::MiddleMiddle,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        }
+    }
 }
 
 /// Line colours that stay apart on white and for most colour-blind readers (Tableau 10).
@@ -175,7 +197,7 @@ fn draw(args: &Args, series: &[Series]) -> Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(args.legend.position())
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()?;
