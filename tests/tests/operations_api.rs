@@ -186,6 +186,8 @@ fn drain_over_the_api() {
     assert_eq!(sbc.admin_request("GET", "/healthz").unwrap().0, 200);
     let (ok, _) = ctl(&["--config", &config, "health"]);
     assert!(!ok, "ctl health fails while draining");
+    let (ok, out) = ctl(&["--config", &config, "live"]);
+    assert!(ok, "ctl live succeeds while draining: {out}");
 
     let mut refused = Sipp::new("refused", Scenario::BuiltIn("uac"), role::PHONE_B)
         .remote(sbc.access())

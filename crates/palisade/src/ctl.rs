@@ -32,6 +32,9 @@ pub(crate) enum Action {
     Reload,
     /// Liveness and readiness (exits 1 when not ready).
     Health,
+    /// Liveness only: exits 1 when the process does not answer. For container health
+    /// checks, which must not fail while Palisade drains (`health` does).
+    Live,
     /// The Prometheus metrics, as text.
     Metrics,
     /// List the banned sources.
@@ -102,6 +105,7 @@ pub(crate) fn run(target: &Target, action: Action) -> ExitCode {
             (Method::GET, "/healthz".into()),
             (Method::GET, "/readyz".into()),
         ],
+        Action::Live => vec![(Method::GET, "/healthz".into())],
         Action::Metrics => vec![(Method::GET, "/metrics".into())],
         Action::Bans => vec![(Method::GET, "/api/bans".into())],
         Action::Unban { ip } => vec![(Method::DELETE, format!("/api/bans/{ip}"))],
