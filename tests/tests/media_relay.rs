@@ -103,24 +103,9 @@ fn without_anchoring_the_sdp_crosses_unchanged() {
     let sbc = palisade(&[pbx.addr()])
         .without_media_anchoring()
         .start(&dir);
-    let offer = sdp(role::PHONE_A, phone_rtp.addr().port());
-    let invite = format!(
-        "INVITE sip:1002@{access} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKnoanchor;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=ph1\r\nTo: <sip:1002@example.com>\r\nCall-ID: no-anchor-1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
-        offer.len(),
-        access = sbc.access(),
-        me = phone.addr(),
-    );
-    phone.send(sbc.access(), invite.as_bytes());
-    let (invite, from) = pbx.sip(|t| t.starts_with("INVITE "));
-    assert_eq!(body(&invite), offer, "the offer crosses unchanged");
-    let answer = sdp(role::PBX, pbx_rtp.addr().port());
-    let contact = format!("Contact: <sip:pbx@{}>\r\n", pbx.addr());
-    pbx.send(
-        from,
-        response(&invite, "200 OK", &contact, Some("pbx1"), &answer).as_bytes(),
-    );
-    let (ok, _) = phone.sip(|t| t.starts_with("SIP/2.0 200"));
-    assert_eq!(body(&ok), answer, "the answer crosses unchanged");
+    let x = offer_answer(&phone, &phone_rtp, &pbx, &pbx_rtp, sbc.access());
+    assert_eq!(body(&x.invite), x.offer, "the offer crosses unchanged");
+    assert_eq!(body(&x.ok), x.answer, "the answer crosses unchanged");
     let metrics = sbc.admin_get("/metrics");
     assert!(
         metrics.contains("palisade_media_streams_active 0"),

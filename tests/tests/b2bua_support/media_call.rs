@@ -141,13 +141,24 @@ pub(crate) struct Call {
     pub(crate) invite: String,
 }
 
-pub(crate) fn answered_call(
+/// What crossed Palisade in one offer/answer: the INVITE as the PBX received it, the
+/// offer the phone sent and the answer the PBX sent, and the 200 as the phone received it.
+pub(crate) struct Exchange {
+    pub(crate) invite: String,
+    pub(crate) offer: String,
+    pub(crate) answer: String,
+    pub(crate) ok: String,
+}
+
+/// The phone sends an INVITE with an offer for its RTP socket through Palisade; the PBX
+/// answers 200 with an answer for its own.
+pub(crate) fn offer_answer(
     phone: &Udp,
     phone_rtp: &Udp,
     pbx: &Udp,
     pbx_rtp: &Udp,
     access: SocketAddr,
-) -> Call {
+) -> Exchange {
     let offer = sdp(role::PHONE_A, phone_rtp.addr().port());
     let invite = format!(
         "INVITE sip:1002@{access} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKmedia1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=ph1\r\nTo: <sip:1002@example.com>\r\nCall-ID: media-call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
@@ -157,6 +168,29 @@ pub(crate) fn answered_call(
     );
     phone.send(access, invite.as_bytes());
     let (invite, from) = pbx.sip(|t| t.starts_with("INVITE "));
+    let answer = sdp(role::PBX, pbx_rtp.addr().port());
+    let contact = format!("Contact: <sip:pbx@{}>\r\n", pbx.addr());
+    pbx.send(
+        from,
+        response(&invite, "200 OK", &contact, Some("pbx1"), &answer).as_bytes(),
+    );
+    let (ok, _) = phone.sip(|t| t.starts_with("SIP/2.0 200"));
+    Exchange {
+        invite,
+        offer,
+        answer,
+        ok,
+    }
+}
+
+pub(crate) fn answered_call(
+    phone: &Udp,
+    phone_rtp: &Udp,
+    pbx: &Udp,
+    pbx_rtp: &Udp,
+    access: SocketAddr,
+) -> Call {
+    let Exchange { invite, ok, .. } = offer_answer(phone, phone_rtp, pbx, pbx_rtp, access);
     let offer = body(&invite);
     assert!(offer.contains(&format!("c=IN IP4 {CORE}\r\n")), "{offer}");
     assert!(
@@ -166,13 +200,6 @@ pub(crate) fn answered_call(
     assert!(!offer.contains(&role::PHONE_A.to_string()), "{offer}");
     assert!(!offer.contains("candidate"), "{offer}");
     let relay_core = SocketAddr::new(CORE.into(), audio_port(offer));
-    let answer = sdp(role::PBX, pbx_rtp.addr().port());
-    let contact = format!("Contact: <sip:pbx@{}>\r\n", pbx.addr());
-    pbx.send(
-        from,
-        response(&invite, "200 OK", &contact, Some("pbx1"), &answer).as_bytes(),
-    );
-    let (ok, _) = phone.sip(|t| t.starts_with("SIP/2.0 200"));
     let answer = body(&ok);
     assert!(
         answer.contains(&format!("c=IN IP4 {ACCESS}\r\n")),
