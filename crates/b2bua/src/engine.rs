@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,7 +27,7 @@ use crate::ids::IdGen;
 use crate::leg::{Leg, carries_contact, contact_value, party_without_tag, push_params};
 use crate::media::{BodyError, MediaControl, NoMedia, has_sdp, on_hold, remote_of, rewrite};
 use crate::policy::{Admission, CallAttempt, CallPolicy, OpenPolicy};
-use crate::registrar::{Binding, Registrar};
+use crate::registrar::{Binding, Registrar, Token};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::replaces::DialogRef;
 use crate::txn::{ClientTxn, ServerTxn};
@@ -63,7 +63,7 @@ struct ServerEntry<F> {
 struct RegisterCtx<F> {
     aor: String,
     /// (token, the phone's contact URI) for each contact of the request.
-    contacts: Vec<(String, String)>,
+    contacts: Vec<(Token, String)>,
     star: bool,
     phone: Destination<F>,
     /// The phone is behind NAT and registration caching applies: the PBX was asked for
@@ -104,7 +104,7 @@ enum ClientCtx<F> {
     /// An OPTIONS health probe.
     Probe { upstream: usize },
     /// An OPTIONS keep-alive to a phone behind NAT.
-    KeepAlive { token: String },
+    KeepAlive { token: Token },
 }
 
 #[derive(Debug)]
@@ -123,12 +123,12 @@ enum TimerRef {
     Server(TransactionKey),
     Client(TransactionKey),
     Call(u64),
-    Binding(String),
+    Binding(Token),
     Probe(usize),
     /// A probe's answer is due: an upstream that has not answered by then failed it.
     ProbeTimeout(usize),
     /// Time to ping the phone of a binding behind NAT.
-    KeepAlive(String),
+    KeepAlive(Token),
 }
 
 /// A deadline in the timer heap, ordered by time, then by insertion.
@@ -509,10 +509,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
 
     /// A TCP or TLS connection closed: registrations made over it can no longer be reached
     /// (the phone reconnects and registers again), so they go.
-    pub fn handle_flow_closed(&mut self, flow: &F) {
-        let gone = self
-            .registrar
-            .remove_flow(|d| matches!(d, Destination::Flow { flow: f, .. } if f == flow));
+    pub fn handle_flow_closed(&mut self, flow: &F, remote: SocketAddr) {
+        let gone = self.registrar.remove_flow(flow, remote);
         for token in gone {
             self.events.push_back(Event::BindingFlowClosed { token });
         }
@@ -959,7 +957,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             if let Some(b) = self.registrar.get_mut(token) {
                 b.expires_at = expires_at;
             }
-            self.schedule(expires_at, TimerRef::Binding(token.clone()));
+            self.schedule(expires_at, TimerRef::Binding(*token));
         }
         let tag = self.ids.tag();
         let mut b = response_to(req, 200, Some(&tag));
@@ -1004,7 +1002,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 ContactValue::Address(na) => {
                     let uri = na.uri.as_str().to_owned();
                     let token = self.binding_token(&aor, &uri);
-                    let mut v = contact_value(local, dest.protocol(), Some(&token));
+                    let mut v = contact_value(local, dest.protocol(), Some(&token.to_string()));
                     // A phone behind NAT: the PBX keeps the binding for core_expires, and
                     // the phone refreshes it with Palisade far more often. Otherwise the
                     // expiry asked for, cut to max_expires.
@@ -1086,12 +1084,12 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 
     /// The token that stands for a phone's contact in the Contact Palisade registers.
-    fn binding_token(&self, aor: &str, contact: &str) -> String {
+    fn binding_token(&self, aor: &str, contact: &str) -> Token {
         let mut input = Vec::with_capacity(aor.len() + contact.len() + 1);
         input.extend_from_slice(aor.as_bytes());
         input.push(0);
         input.extend_from_slice(contact.as_bytes());
-        format!("b{}", self.ids.derive(b"binding", &input, 10))
+        Token::new(self.ids.derive_bytes(b"binding", &input))
     }
 
     /// The PBX answered a REGISTER: update bindings on 2xx, then answer the phone.
@@ -1103,7 +1101,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         resp: &Message,
     ) {
         let code = resp.status().unwrap_or(500);
-        let mut granted: Vec<(String, u32)> = Vec::new();
+        let mut granted: Vec<(Token, u32)> = Vec::new();
         if (200..300).contains(&code) {
             let default = resp
                 .expires()
@@ -1117,14 +1115,17 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 let Some(user) = na.uri.sip().and_then(|s| s.user) else {
                     continue;
                 };
-                if let Some((token, _)) = reg.contacts.iter().find(|(t, _)| t == user) {
+                let Some(user) = Token::parse(user) else {
+                    continue;
+                };
+                if let Some((token, _)) = reg.contacts.iter().find(|(t, _)| *t == user) {
                     let expires = na
                         .params
                         .get("expires")
                         .flatten()
                         .and_then(|e| e.parse().ok())
                         .unwrap_or(default);
-                    granted.push((token.clone(), expires));
+                    granted.push((*token, expires));
                 }
             }
             if reg.star {
@@ -1142,7 +1143,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                         };
                         let pinged = self.registrar.get(token).is_some_and(|b| b.nat);
                         self.registrar.upsert(
-                            token.clone(),
+                            *token,
                             Binding {
                                 aor: reg.aor.clone(),
                                 contact: contact.clone(),
@@ -1154,12 +1155,12 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                         );
                         let interval = self.cfg.registration.keepalive_interval;
                         if reg.cached && !pinged && !interval.is_zero() {
-                            self.schedule(now + interval, TimerRef::KeepAlive(token.clone()));
+                            self.schedule(now + interval, TimerRef::KeepAlive(*token));
                         }
-                        self.schedule(expires_at, TimerRef::Binding(token.clone()));
+                        self.schedule(expires_at, TimerRef::Binding(*token));
                         self.events.push_back(Event::Registered {
                             aor: reg.aor.clone(),
-                            token: token.clone(),
+                            token: *token,
                             expires: *expires,
                         });
                     }
@@ -1167,7 +1168,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                         if self.registrar.remove(token).is_some() {
                             self.events.push_back(Event::Unregistered {
                                 aor: reg.aor.clone(),
-                                token: token.clone(),
+                                token: *token,
                             });
                         }
                     }
@@ -1282,8 +1283,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 ))
             }
             Side::Core => {
-                let token = uri.sip()?.user?;
-                let b = self.registrar.get(token)?;
+                let b = self.registrar.find(uri.sip()?.user?)?;
                 Some((b.destination.clone(), b.contact.clone(), None))
             }
         }
@@ -1348,8 +1348,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     /// The address-of-record of the binding a request from the PBX is addressed to.
     fn binding_of(&self, req: &Message) -> Option<String> {
         let uri = req.request_uri()?.ok()?;
-        let token = uri.sip()?.user?;
-        self.registrar.get(token).map(|b| b.aor.clone())
+        self.registrar.find(uri.sip()?.user?).map(|b| b.aor.clone())
     }
 
     // ----- calls -------------------------------------------------------------------
@@ -2414,9 +2413,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 // Any answer, even a refusal, shows the NAT binding is open. No answer at
                 // all (or a transport error) means the phone is gone, and so is its binding.
                 if unanswered && self.registrar.remove(token).is_some() {
-                    self.events.push_back(Event::BindingUnreachable {
-                        token: token.clone(),
-                    });
+                    self.events
+                        .push_back(Event::BindingUnreachable { token: *token });
                 }
             }
             ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp, failed),
@@ -2760,7 +2758,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
 
     /// Pings a NATed phone over its flow to keep its NAT binding open and to learn that it
     /// is still there.
-    fn keepalive(&mut self, now: Instant, token: String) {
+    fn keepalive(&mut self, now: Instant, token: Token) {
         let interval = self.cfg.registration.keepalive_interval;
         let Some(b) = self.registrar.get(&token) else {
             return;
@@ -2789,15 +2787,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         b.header(HeaderName::CallId, call_id);
         b.header(HeaderName::CSeq, "1 OPTIONS");
         if let Ok(m) = b.build_message() {
-            self.new_client(
-                now,
-                Side::Access,
-                dest,
-                m,
-                ClientCtx::KeepAlive {
-                    token: token.clone(),
-                },
-            );
+            self.new_client(now, Side::Access, dest, m, ClientCtx::KeepAlive { token });
         }
         self.schedule(now + interval, TimerRef::KeepAlive(token));
     }
@@ -2955,7 +2945,7 @@ fn same_flow<F: PartialEq>(a: &Destination<F>, b: &Destination<F>) -> bool {
 
 /// Where Refer-To and Referred-By point on a leg: Palisade itself toward the phone, the
 /// PBX toward the core.
-fn referral_target<F>(leg: &Leg<F>) -> (std::net::SocketAddr, Protocol) {
+fn referral_target<F>(leg: &Leg<F>) -> (SocketAddr, Protocol) {
     let protocol = leg.destination.protocol();
     match leg.side {
         Side::Access => (leg.local_addr, protocol),

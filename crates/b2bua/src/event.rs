@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::policy::AlertLevel;
+use crate::registrar::Token;
 use crate::types::Side;
 
 /// Who ended a call: one of its sides (a BYE, a CANCEL, a rejection from there), or
@@ -46,15 +47,15 @@ pub enum Event {
     },
     Registered {
         aor: String,
-        token: String,
+        token: Token,
         expires: u32,
     },
     Unregistered {
         aor: String,
-        token: String,
+        token: Token,
     },
     BindingExpired {
-        token: String,
+        token: Token,
     },
     /// A NATed phone's re-REGISTER answered by Palisade without the PBX.
     RegistrationAbsorbed {
@@ -62,11 +63,11 @@ pub enum Event {
     },
     /// A phone behind NAT stopped answering keep-alives: its binding is gone.
     BindingUnreachable {
-        token: String,
+        token: Token,
     },
     /// The connection a binding lived on closed.
     BindingFlowClosed {
-        token: String,
+        token: Token,
     },
     UpstreamDown {
         upstream: String,

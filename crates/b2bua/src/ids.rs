@@ -74,13 +74,25 @@ impl IdGen {
     /// Palisade must recognise something again without storing it, such as the Call-ID
     /// of a phone's registrations toward the PBX.
     pub fn derive(&self, label: &[u8], input: &[u8], len: usize) -> String {
+        hex(&self.digest(label, input)[..len.min(32)])
+    }
+
+    /// [`IdGen::derive`] as `N` raw bytes, for identifiers kept in fixed-size form.
+    pub fn derive_bytes<const N: usize>(&self, label: &[u8], input: &[u8]) -> [u8; N] {
+        let digest = self.digest(label, input);
+        let mut out = [0; N];
+        let n = N.min(32);
+        out[..n].copy_from_slice(&digest[..n]);
+        out
+    }
+
+    fn digest(&self, label: &[u8], input: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.seed);
         h.update(label);
         h.update((input.len() as u64).to_be_bytes());
         h.update(input);
-        let out: [u8; 32] = h.finalize().into();
-        hex(&out[..len.min(32)])
+        h.finalize().into()
     }
 }
 

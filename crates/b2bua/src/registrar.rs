@@ -7,11 +7,58 @@
 //! after the PBX's 2xx accepted it, and leaves with the PBX's 2xx that removes it, with
 //! its expiry, or with the flow it lives on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::types::Destination;
+
+/// The user part Palisade registers at the PBX in place of a phone's contact: ten bytes
+/// derived from the AOR and the contact, written `b` and 20 hex digits. Fixed-size and
+/// `Copy`, so that the table, its index and the timers hold it without an allocation each.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token([u8; Token::LEN]);
+
+impl Token {
+    const LEN: usize = 10;
+
+    pub fn new(bytes: [u8; Token::LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The token a Contact's user part names, if it names one.
+    pub fn parse(user: &str) -> Option<Self> {
+        let hex = user.strip_prefix('b')?.as_bytes();
+        if hex.len() != 2 * Self::LEN {
+            return None;
+        }
+        let mut out = [0; Self::LEN];
+        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Self(out))
+    }
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b")?;
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// One registered contact.
 #[derive(Debug, Clone)]
@@ -31,90 +78,100 @@ pub struct Binding<F> {
 }
 
 /// The binding table, keyed by token, with an index by the phone's source address: an
-/// INVITE's account is the binding of the flow it came over (toll fraud), found without a
-/// scan of the table.
+/// INVITE's account is the binding of the flow it came over (toll fraud), and a closed
+/// connection takes its bindings with it, both found without a scan of the table. The
+/// index is ordered by (address, token) so that one address with many bindings (an IP-PBX
+/// registering all its users, a load generator) costs a logarithm, not a scan, to update.
 #[derive(Debug)]
 pub struct Registrar<F> {
-    bindings: HashMap<String, Binding<F>>,
-    by_remote: HashMap<SocketAddr, Vec<String>>,
+    bindings: HashMap<Token, Binding<F>>,
+    by_remote: BTreeSet<(SocketAddr, Token)>,
 }
 
 impl<F> Default for Registrar<F> {
     fn default() -> Self {
         Self {
             bindings: HashMap::new(),
-            by_remote: HashMap::new(),
+            by_remote: BTreeSet::new(),
         }
     }
 }
 
 impl<F> Registrar<F> {
-    pub fn get(&self, token: &str) -> Option<&Binding<F>> {
+    pub fn get(&self, token: &Token) -> Option<&Binding<F>> {
         self.bindings.get(token)
     }
 
-    pub fn upsert(&mut self, token: String, binding: Binding<F>) {
+    /// The binding a Contact's user part names.
+    pub fn find(&self, user: &str) -> Option<&Binding<F>> {
+        self.get(&Token::parse(user)?)
+    }
+
+    pub fn upsert(&mut self, token: Token, binding: Binding<F>) {
         let remote = binding.destination.remote();
-        if let Some(old) = self.bindings.insert(token.clone(), binding) {
-            self.unindex(&token, old.destination.remote());
+        if let Some(old) = self.bindings.insert(token, binding) {
+            self.by_remote.remove(&(old.destination.remote(), token));
         }
-        self.by_remote.entry(remote).or_default().push(token);
+        self.by_remote.insert((remote, token));
     }
 
     /// A binding to change in place. Its destination must not change: [`Registrar::upsert`]
     /// moves a binding to another flow.
-    pub fn get_mut(&mut self, token: &str) -> Option<&mut Binding<F>> {
+    pub fn get_mut(&mut self, token: &Token) -> Option<&mut Binding<F>> {
         self.bindings.get_mut(token)
     }
 
-    pub fn remove(&mut self, token: &str) -> Option<Binding<F>> {
+    pub fn remove(&mut self, token: &Token) -> Option<Binding<F>> {
         let b = self.bindings.remove(token)?;
-        self.unindex(token, b.destination.remote());
+        self.by_remote.remove(&(b.destination.remote(), *token));
         Some(b)
     }
 
-    /// Removes every binding of an AOR (`Contact: *`).
+    /// Removes every binding of an AOR (`Contact: *`). A scan: it happens only when the
+    /// PBX accepted an authenticated unregister-all.
     pub fn remove_aor(&mut self, aor: &str) {
-        let gone: Vec<String> = self
+        let gone: Vec<Token> = self
             .bindings
             .iter()
             .filter(|(_, b)| b.aor == aor)
-            .map(|(t, _)| t.clone())
+            .map(|(t, _)| *t)
             .collect();
         for t in &gone {
             self.remove(t);
         }
     }
 
-    /// A binding that lives on the flow `dest` (the first one registered there, when a
-    /// phone registers several AORs over one flow).
+    /// The tokens of the bindings registered from `remote`, in token order.
+    fn on_remote(&self, remote: SocketAddr) -> impl Iterator<Item = Token> + '_ {
+        let first = (remote, Token([0; Token::LEN]));
+        let last = (remote, Token([u8::MAX; Token::LEN]));
+        self.by_remote.range(first..=last).map(|(_, t)| *t)
+    }
+
+    /// A binding that lives on the flow `dest` (when a phone registers several AORs over
+    /// one flow, the one with the lowest token: any one stands for the flow).
     pub fn on_flow(&self, dest: &Destination<F>) -> Option<&Binding<F>>
     where
         F: PartialEq,
     {
-        self.by_remote
-            .get(&dest.remote())?
-            .iter()
-            .filter_map(|t| self.bindings.get(t))
+        self.on_remote(dest.remote())
+            .filter_map(|t| self.bindings.get(&t))
             .find(|b| b.destination == *dest)
     }
 
-    fn unindex(&mut self, token: &str, remote: SocketAddr) {
-        if let Some(tokens) = self.by_remote.get_mut(&remote) {
-            tokens.retain(|t| t != token);
-            if tokens.is_empty() {
-                self.by_remote.remove(&remote);
-            }
-        }
-    }
-
-    /// Removes the bindings that live on a flow; returns their tokens.
-    pub fn remove_flow(&mut self, is_flow: impl Fn(&Destination<F>) -> bool) -> Vec<String> {
-        let gone: Vec<String> = self
-            .bindings
-            .iter()
-            .filter(|(_, b)| is_flow(&b.destination))
-            .map(|(t, _)| t.clone())
+    /// Removes the bindings that live on the connection `flow` to `remote`; returns their
+    /// tokens.
+    pub fn remove_flow(&mut self, flow: &F, remote: SocketAddr) -> Vec<Token>
+    where
+        F: PartialEq,
+    {
+        let gone: Vec<Token> = self
+            .on_remote(remote)
+            .filter(|t| {
+                self.bindings.get(t).is_some_and(
+                    |b| matches!(&b.destination, Destination::Flow { flow: f, .. } if f == flow),
+                )
+            })
             .collect();
         for t in &gone {
             self.remove(t);
@@ -123,7 +180,7 @@ impl<F> Registrar<F> {
     }
 
     /// Removes the binding if it has expired by `now`; true if it did.
-    pub fn expire(&mut self, token: &str, now: Instant) -> bool {
+    pub fn expire(&mut self, token: &Token, now: Instant) -> bool {
         match self.bindings.get(token) {
             Some(b) if b.expires_at <= now => {
                 self.remove(token);
@@ -141,7 +198,78 @@ impl<F> Registrar<F> {
         self.bindings.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Binding<F>)> {
-        self.bindings.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&Token, &Binding<F>)> {
+        self.bindings.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_read_back_what_they_write() {
+        let t = Token::new([0, 1, 0x7f, 0x80, 0xff, 9, 10, 11, 12, 0xab]);
+        let text = t.to_string();
+        assert_eq!(text, "b00017f80ff090a0b0cab");
+        assert_eq!(Token::parse(&text), Some(t));
+        assert_eq!(
+            Token::parse(&text.to_ascii_uppercase().replace('B', "b")),
+            Some(t)
+        );
+        for bad in [
+            "",
+            "b",
+            "x00017f80ff090a0b0cab",
+            "b00017f80ff090a0b0ca",
+            "b00017f80ff090a0b0cag",
+        ] {
+            assert_eq!(Token::parse(bad), None, "{bad}");
+        }
+    }
+
+    fn binding(flow: u32, remote: &str) -> Binding<u32> {
+        let now = Instant::now();
+        Binding {
+            aor: "sip:1001@example.com".into(),
+            contact: "sip:1001@10.0.0.1".into(),
+            destination: Destination::Flow {
+                flow,
+                protocol: crate::types::Protocol::Tcp,
+                remote: remote.parse().unwrap(),
+            },
+            expires_at: now,
+            core_expires_at: now,
+            nat: false,
+        }
+    }
+
+    #[test]
+    fn the_index_follows_moves_and_closed_flows() {
+        let mut r = Registrar::default();
+        let (a, b, c) = (
+            Token::new([1; 10]),
+            Token::new([2; 10]),
+            Token::new([3; 10]),
+        );
+        r.upsert(a, binding(1, "192.0.2.1:5060"));
+        r.upsert(b, binding(1, "192.0.2.1:5060"));
+        r.upsert(c, binding(2, "192.0.2.2:5060"));
+        // b moves to flow 2: closing flow 1 takes only a.
+        r.upsert(b, binding(2, "192.0.2.2:5060"));
+        assert_eq!(
+            r.remove_flow(&1, "192.0.2.1:5060".parse().unwrap()),
+            vec![a]
+        );
+        assert!(r.get(&a).is_none());
+        let two = binding(2, "192.0.2.2:5060").destination;
+        assert!(r.on_flow(&two).is_some());
+        assert_eq!(
+            r.remove_flow(&2, "192.0.2.2:5060".parse().unwrap()),
+            vec![b, c]
+        );
+        assert!(r.is_empty());
+        assert!(r.by_remote.is_empty());
+        assert!(r.on_flow(&two).is_none());
     }
 }

@@ -828,7 +828,7 @@ fn registrations(engine: &Engine) -> Vec<RegistrationView> {
                 transport: protocol.to_string(),
                 nat: b.nat,
                 expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
-                token: token.to_owned(),
+                token: token.to_string(),
             }
         })
         .collect();
@@ -861,11 +861,11 @@ fn handle(engine: &mut Engine, outgoing: &mut Outgoing, metrics: &Metrics, ev: T
         TransportEvent::Malformed { flow, error, bytes } => {
             engine.handle_malformed(source(&flow), &bytes, &error)
         }
-        TransportEvent::FlowClosed(id) => {
-            if let Some(dest) = outgoing.by_flow.remove(&id) {
+        TransportEvent::FlowClosed(flow) => {
+            if let Some(dest) = outgoing.by_flow.remove(&flow.id) {
                 engine.handle_transport_error(now, &dest);
             }
-            engine.handle_flow_closed(&id);
+            engine.handle_flow_closed(&flow.id, flow.remote);
         }
         TransportEvent::KeepAlive(_) => {}
     }

@@ -115,12 +115,12 @@ impl ConnCtx {
     /// Leaves the tables, then reports the closed flow: a send after the event fails.
     async fn close(self) {
         let inner = self.inner.clone();
-        let id = self.flow.id;
+        let flow = self.flow;
         drop(self);
         if inner.cancel.is_cancelled() {
-            let _ = inner.offer(TransportEvent::FlowClosed(id));
+            let _ = inner.offer(TransportEvent::FlowClosed(flow));
         } else {
-            inner.deliver(TransportEvent::FlowClosed(id)).await;
+            inner.deliver(TransportEvent::FlowClosed(flow)).await;
         }
     }
 }

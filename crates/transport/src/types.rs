@@ -115,5 +115,5 @@ pub enum TransportEvent {
     KeepAlive(Flow),
     /// A connection closed: by the peer, by a limit or timeout, by a framing error, or an
     /// outgoing connection that could not be set up. Sending to it now fails.
-    FlowClosed(FlowId),
+    FlowClosed(Flow),
 }

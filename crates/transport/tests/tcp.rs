@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use palisade_transport::{
-    FlowId, Protocol, SendError, Side, Target, TransportEvent, TransportLimits, Transports,
+    Flow, FlowId, Protocol, SendError, Side, Target, TransportEvent, TransportLimits, Transports,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -207,7 +207,10 @@ async fn slowloris_is_closed_after_message_timeout() {
         );
         assert!(took < Duration::from_secs(2), "closed too late: {took:?}");
         match next_event(&mut rx).await {
-            TransportEvent::FlowClosed(FlowId::Conn(_)) => {}
+            TransportEvent::FlowClosed(Flow {
+                id: FlowId::Conn(_),
+                ..
+            }) => {}
             other => panic!("expected FlowClosed, got {other:?}"),
         }
         assert_eq!(t.stats().connections_timed_out(), 1);

@@ -166,7 +166,7 @@ fn unregister_and_expiry_remove_bindings() {
             .unwrap(),
     );
     assert_eq!(w.one_sent_to(Side::Access).status(), Some(200));
-    assert!(w.b.registrar().get(&token).is_none());
+    assert!(w.b.registrar().find(&token).is_none());
     // Calls to a token that is gone get 404.
     w.pbx_sends(msg(&format!(
         "INVITE sip:{token}@127.0.0.1:5062 SIP/2.0
@@ -193,13 +193,21 @@ Content-Length: 0
 fn a_closed_connection_takes_its_bindings_along() {
     let mut w = World::new(&[PBX]);
     registered(&mut w);
-    w.b.handle_flow_closed(&7);
+    let remote =
+        w.b.registrar()
+            .iter()
+            .next()
+            .unwrap()
+            .1
+            .destination
+            .remote();
+    w.b.handle_flow_closed(&7, remote);
     assert_eq!(
         w.b.registrar().len(),
         1,
-        "another flow closing changes nothing"
+        "another flow from the same address closing changes nothing"
     );
-    w.b.handle_flow_closed(&1);
+    w.b.handle_flow_closed(&1, remote);
     assert!(w.b.registrar().is_empty());
 }
 

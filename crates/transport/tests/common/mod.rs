@@ -92,7 +92,7 @@ pub(crate) async fn next_message(rx: &mut Receiver<TransportEvent>) -> (Flow, Me
 pub(crate) async fn flow_closed(rx: &mut Receiver<TransportEvent>, id: FlowId) {
     loop {
         if let TransportEvent::FlowClosed(closed) = next_event(rx).await
-            && closed == id
+            && closed.id == id
         {
             return;
         }
