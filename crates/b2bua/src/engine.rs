@@ -334,7 +334,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         self.draining = true;
     }
 
-    /// Whether Palisade is behind on its input: while it is, new calls are refused with 503
+    /// Whether Palisade is behind on its input (the IO layer decides, from how long the
+    /// message about to be handled waited): while it is, new calls are refused with 503
     /// and Retry-After, and everything else (responses, in-dialog requests, registrations)
     /// is still handled, so calls in progress survive an overload.
     pub fn set_overloaded(&mut self, overloaded: bool) {

@@ -136,7 +136,7 @@ pub(crate) struct RawTcp {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCalls {
     pub(crate) max_active: F<String>,
-    pub(crate) overload_queue: F<String>,
+    pub(crate) overload_delay: F<String>,
     pub(crate) invite_timeout: F<String>,
     pub(crate) session_timer: F<RawSessionTimer>,
 }

@@ -240,9 +240,10 @@ impl Default for TcpConfig {
 pub struct CallsConfig {
     /// Calls in progress at once; more are refused with 503.
     pub max_active: u32,
-    /// Messages waiting to be handled beyond which new calls are refused with 503, so an
-    /// overload sheds new work instead of delaying everything past its retransmissions.
-    pub overload_queue: u32,
+    /// How long a received INVITE may have waited to be handled; one that waited longer is
+    /// refused with 503, so an overload sheds new calls instead of delaying everything past
+    /// its retransmissions (T1, 500 ms).
+    pub overload_delay: Duration,
     /// How long an INVITE may ring unanswered before it is cancelled.
     pub invite_timeout: Duration,
     pub session_timer: SessionTimerConfig,
@@ -252,7 +253,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         Self {
             max_active: 10_000,
-            overload_queue: 2_000,
+            overload_delay: Duration::from_millis(200),
             invite_timeout: Duration::from_secs(180),
             session_timer: SessionTimerConfig::default(),
         }

@@ -1183,12 +1183,12 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                     1,
                     1_000_000,
                 ),
-                overload_queue: ctx.count(
-                    &c.overload_queue,
-                    "calls.overload_queue",
-                    dc.overload_queue,
-                    10,
-                    100_000,
+                overload_delay: ctx.duration(
+                    &c.overload_delay,
+                    "calls.overload_delay",
+                    dc.overload_delay,
+                    ms(10),
+                    secs(10),
                 ),
                 invite_timeout: ctx.duration(
                     &c.invite_timeout,

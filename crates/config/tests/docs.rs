@@ -143,7 +143,7 @@ fn every_key_is_documented() {
         "transport.tcp.message_timeout",
         "transport.tcp.tls_handshake_timeout",
         "calls.max_active",
-        "calls.overload_queue",
+        "calls.overload_delay",
         "calls.invite_timeout",
         "calls.session_timer.insert",
         "calls.session_timer.default_interval",
