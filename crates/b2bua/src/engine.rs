@@ -172,7 +172,9 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     ids: IdGen,
     servers: TransactionTable<ServerEntry<F>>,
     clients: TransactionTable<ClientEntry<F>>,
-    calls: HashMap<u64, Call<F>>,
+    /// Boxed: a call is over a kilobyte, and a table holds up to twice as many slots as
+    /// entries; slots of a pointer keep the empty ones cheap.
+    calls: HashMap<u64, Box<Call<F>>>,
     next_call: u64,
     dialogs: HashMap<DialogKey, (u64, usize)>,
     registrar: Registrar<F>,
@@ -188,7 +190,8 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     draining: bool,
     /// REGISTERs answered by Palisade without the PBX (registration caching).
     registrations_absorbed: u64,
-    /// Set by the IO layer while its input queue is too long: new calls get 503.
+    /// Set by the IO layer while the messages it hands over waited too long: new calls
+    /// get 503.
     overloaded: bool,
 }
 
@@ -1473,7 +1476,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             .push_back((now + self.cfg.invite_timeout, id));
         self.index_leg(&call, 0);
         self.index_leg(&call, 1);
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         self.events.push_back(Event::CallStarted {
             call: id,
             from: inbound.source.side,
@@ -2843,7 +2846,7 @@ fn fire(armed: &mut Option<Instant>, at: Instant) -> bool {
 }
 
 /// The leg 0 server transaction of a call.
-fn call_leg0_start<F>(calls: &HashMap<u64, Call<F>>, id: u64) -> Option<TransactionKey> {
+fn call_leg0_start<F>(calls: &HashMap<u64, Box<Call<F>>>, id: u64) -> Option<TransactionKey> {
     calls.get(&id).map(|c| c.leg0_start.clone())
 }
 
