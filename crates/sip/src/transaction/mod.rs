@@ -116,6 +116,11 @@ pub trait Transaction {
 }
 
 /// Queued outputs of a machine.
+///
+/// A queue gives its buffer back once it has been drained: a transaction outlives its last
+/// message by up to 64 x T1 (absorbing retransmissions), and two empty queues of the
+/// smallest size a queue grows to would be about a kilobyte of each lingering transaction,
+/// which at thousands of calls a second is most of the process.
 #[derive(Debug, Default)]
 struct Outbox {
     transmits: VecDeque<Message>,
@@ -130,6 +135,23 @@ impl Outbox {
     fn tell(&mut self, event: TuEvent) {
         self.events.push_back(event);
     }
+
+    fn next_transmit(&mut self) -> Option<Message> {
+        pop_releasing(&mut self.transmits)
+    }
+
+    fn next_event(&mut self) -> Option<TuEvent> {
+        pop_releasing(&mut self.events)
+    }
+}
+
+/// The front of `queue`; an emptied queue lets go of its buffer.
+fn pop_releasing<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+    front
 }
 
 /// Implements [`Transaction`]'s plumbing for a machine with fields `key`, `state`, `out`
@@ -163,11 +185,11 @@ macro_rules! transaction_plumbing {
             }
 
             fn poll_transmit(&mut self) -> Option<$crate::message::Message> {
-                self.out.transmits.pop_front()
+                self.out.next_transmit()
             }
 
             fn poll_event(&mut self) -> Option<$crate::transaction::TuEvent> {
-                self.out.events.pop_front()
+                self.out.next_event()
             }
 
             fn poll_timeout(&self) -> Option<std::time::Instant> {
