@@ -76,6 +76,10 @@ pub(crate) struct Call<F> {
     /// taken as cancelled (RFC 3261 §9.1, 64 × T1).
     pub(crate) cancel_deadline: Option<Instant>,
     pub(crate) session_deadline: Option<Instant>,
+    /// The session interval Palisade asks the PBX for in place of
+    /// `calls.session_timer.default_interval`: the Min-SE of the PBX's 422 to the first
+    /// try (RFC 4028 §7.4). Set once: a second 422 reaches the phone.
+    pub(crate) session_min_se: Option<u32>,
     /// The call's media session in the relay.
     pub(crate) media: CallMedia,
     /// The longest the call may last once answered (the call policy's cap).
@@ -138,6 +142,7 @@ impl<F> Call<F> {
             ring_deadline: None,
             cancel_deadline: None,
             session_deadline: None,
+            session_min_se: None,
             media: CallMedia::default(),
             max_duration: None,
             duration_deadline: None,

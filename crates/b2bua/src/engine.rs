@@ -195,6 +195,10 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     overloaded: bool,
 }
 
+/// The longest session interval Palisade asks a PBX for after its 422 (a day, as
+/// `calls.session_timer.default_interval`).
+const MAX_SESSION_INTERVAL: u32 = 86_400;
+
 /// Max-Forwards for a request relayed from one that had `incoming`.
 fn decrement(incoming: Option<u32>) -> u32 {
     incoming.map_or(70, |m| m.saturating_sub(1).min(70))
@@ -1615,6 +1619,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         };
         let req = call.first_request.clone();
         let method = req.method().cloned().unwrap_or(Method::Invite);
+        let min_se = call.session_min_se;
         let leg = &call.legs[1];
         let branch = self.ids.branch();
         let mut b = leg.request(
@@ -1633,13 +1638,17 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         });
         // RFC 4028 §7.4: a phone that asks for no session timer gets one refreshed by the
         // PBX (refresher=uas: the phone did not say it supports timers), and Palisade ends
-        // the call when the refreshes stop.
+        // the call when the refreshes stop. After the PBX's 422, its Min-SE is asked for.
         if let Some(secs) = self.cfg.session_insert
             && method == Method::Invite
             && side == Side::Core
             && req.session_expires().is_none()
         {
+            let secs = min_se.unwrap_or(secs);
             b.header(HeaderName::SessionExpires, format!("{secs};refresher=uas"));
+            if min_se.is_some() {
+                b.header(HeaderName::MinSe, secs.to_string());
+            }
         }
         if let Err(e) = self.put_body(id, 0, &req, &mut b) {
             let (code, why) = match e {
@@ -1682,6 +1691,27 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             } else if code >= 300 {
                 self.end_call(now, id, Ending::new("cancelled", self.caller(id)));
             }
+            return;
+        }
+        // RFC 4028 §7.4: the PBX wants a longer session interval than the one Palisade
+        // inserted for a phone that asked for none. The phone would not know what to make
+        // of a 422 about a header it never sent: Palisade asks again, once, with the PBX's
+        // Min-SE (up to a day).
+        if code == 422
+            && call.session_min_se.is_none()
+            && let Some(up) = call.upstream
+            && let Some(min) = resp
+                .min_se()
+                .and_then(Result::ok)
+                .and_then(|m| m.number().ok())
+                .filter(|m| *m <= MAX_SESSION_INTERVAL)
+            && self.cfg.session_insert.is_some()
+            && call.legs[1].side == Side::Core
+            && call.first_request.method() == Some(&Method::Invite)
+            && call.first_request.session_expires().is_none()
+        {
+            call.session_min_se = Some(min);
+            self.retarget_call(now, id, up);
             return;
         }
         // Failover: a PBX that cannot take the call makes Palisade try the next one.

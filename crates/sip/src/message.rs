@@ -684,6 +684,10 @@ impl Message {
         self.optional(HeaderName::SessionExpires, TokenParams::parse)
     }
 
+    pub fn min_se(&self) -> Option<Result<TokenParams<'_>, HeaderError>> {
+        self.optional(HeaderName::MinSe, TokenParams::parse)
+    }
+
     pub fn refer_to(&self) -> Option<Result<NameAddr<'_>, HeaderError>> {
         self.optional(HeaderName::ReferTo, NameAddr::parse)
     }

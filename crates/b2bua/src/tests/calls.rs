@@ -663,6 +663,53 @@ fn a_phone_without_a_session_timer_gets_one_from_the_pbx_and_a_dead_call_ends() 
 }
 
 #[test]
+fn a_pbx_that_wants_a_longer_session_interval_is_asked_again_and_the_phone_sees_no_422() {
+    let mut cfg = config(&[PBX]);
+    cfg.session_insert = Some(1800);
+    let mut w = World::with_config(cfg);
+    w.phone_sends(phone_invite("phone-call-422", "z9hG4bK422"));
+    let first = w.one_sent_to(Side::Core);
+    let text = String::from_utf8(reply(&first, 422, Some("pbx422")).as_bytes().to_vec()).unwrap();
+    w.pbx_sends(msg(&text.replacen(
+        "\r\n\r\n",
+        "\r\nMin-SE: 3600\r\n\r\n",
+        1,
+    )));
+    let sent = w.take();
+    assert!(
+        !sent
+            .iter()
+            .any(|t| t.side == Side::Access && t.message.status() == Some(422)),
+        "the phone never asked for a session timer: no 422 for it"
+    );
+    let again: Vec<_> = sent
+        .iter()
+        .filter(|t| t.side == Side::Core && t.message.method() == Some(&Method::Invite))
+        .map(|t| &t.message)
+        .collect();
+    assert_eq!(again.len(), 1, "one new INVITE to the PBX");
+    assert_eq!(
+        again[0].header(HeaderName::SessionExpires),
+        Some(&b"3600;refresher=uas"[..])
+    );
+    assert_eq!(again[0].header(HeaderName::MinSe), Some(&b"3600"[..]));
+    // Asked once: a second 422 reaches the phone.
+    let again = again[0].clone();
+    let text = String::from_utf8(reply(&again, 422, Some("pbx422b")).as_bytes().to_vec()).unwrap();
+    w.pbx_sends(msg(&text.replacen(
+        "\r\n\r\n",
+        "\r\nMin-SE: 7200\r\n\r\n",
+        1,
+    )));
+    assert!(
+        w.all_sent_to(Side::Access)
+            .iter()
+            .any(|m| m.status() == Some(422)),
+        "the second 422 is the phone's"
+    );
+}
+
+#[test]
 fn a_phones_own_session_timer_passes_as_it_is() {
     let mut cfg = config(&[PBX]);
     cfg.session_insert = Some(1800);
