@@ -77,6 +77,7 @@ pub(crate) struct RawMedia {
     pub(crate) ports: F<String>,
     pub(crate) timeout: F<String>,
     pub(crate) hold_timeout: F<String>,
+    pub(crate) spare_pairs: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,6 +60,8 @@ pub struct MediaConfig {
     pub timeout: Duration,
     /// The same for a call on hold.
     pub hold_timeout: Duration,
+    /// Port pairs the relay keeps bound ahead of need on each of its addresses.
+    pub spare_pairs: u32,
 }
 
 impl Default for MediaConfig {
@@ -72,6 +74,7 @@ impl Default for MediaConfig {
             },
             timeout: Duration::from_secs(60),
             hold_timeout: Duration::from_secs(3600),
+            spare_pairs: 16,
         }
     }
 }

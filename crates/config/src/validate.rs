@@ -981,6 +981,7 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                 secs(5),
                 24 * HOUR,
             ),
+            spare_pairs: ctx.count(&m.spare_pairs, "media.spare_pairs", dm.spare_pairs, 0, 1024),
         },
     };
 

@@ -123,6 +123,7 @@ fn every_key_is_documented() {
         "media.ports",
         "media.timeout",
         "media.hold_timeout",
+        "media.spare_pairs",
         "admin.listen",
         "admin.token",
         "admin.token_file",

@@ -105,6 +105,7 @@ pub mod ports;
 pub mod quality;
 mod relay;
 pub mod rtp;
+mod spares;
 #[allow(unsafe_code)]
 mod sys;
 mod worker;

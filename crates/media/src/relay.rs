@@ -12,7 +12,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::counters::{SessionStats, StreamStats};
 use crate::latch::{BeforeLatch, Component, LatchMode, LegLatch, Remote};
-use crate::ports::{PortLease, PortPool, PortRange};
+use crate::ports::{PortPool, PortRange};
+use crate::spares::{BoundPair, Spares};
 use crate::worker::{Command, LegState, MediaStream, StreamState, WorkerHandle};
 
 /// Why a relay operation failed.
@@ -110,6 +111,9 @@ pub struct RelayConfig {
     pub max_streams: usize,
     /// `SO_RCVBUF` for each relay socket; `None` keeps the system default.
     pub recv_buffer: Option<usize>,
+    /// Port pairs kept bound ahead of need for each local address, by a thread of its own,
+    /// so that opening a stream does not wait for `socket` and `bind`; 0 binds on demand.
+    pub spare_pairs: usize,
 }
 
 impl Default for RelayConfig {
@@ -122,6 +126,7 @@ impl Default for RelayConfig {
             before_latch: BeforeLatch::SdpAddress,
             max_streams: 8,
             recv_buffer: None,
+            spare_pairs: 16,
         }
     }
 }
@@ -230,6 +235,7 @@ impl SessionEntry {
 pub struct Relay {
     config: RelayConfig,
     pool: PortPool,
+    spares: Spares,
     sessions: DashMap<SessionId, Arc<SessionEntry>>,
     workers: Vec<WorkerHandle>,
     epoch: Instant,
@@ -258,9 +264,26 @@ impl Relay {
                 }
             }
         }
+        let pool = PortPool::new(config.ports);
+        let spares = {
+            let (pool, ports, recv_buffer) = (pool.clone(), config.ports, config.recv_buffer);
+            Spares::start(config.spare_pairs, move |ip| {
+                bind_pair(&pool, ports, recv_buffer, ip)
+            })
+        };
+        let spares = match spares {
+            Ok(spares) => spares,
+            Err(e) => {
+                for mut w in workers {
+                    w.stop();
+                }
+                return Err(RelayError::Start(e));
+            }
+        };
         tracing::info!(ports = %config.ports, workers = count, batch = config.batch, "media relay started");
         Ok(Relay {
-            pool: PortPool::new(config.ports),
+            pool,
+            spares,
             config,
             sessions: DashMap::new(),
             workers,
@@ -339,8 +362,8 @@ impl Relay {
         local: [IpAddr; 2],
         mode: LatchMode,
     ) -> Result<(Arc<MediaStream>, StreamPorts), RelayError> {
-        let (a_lease, [a_rtp, a_rtcp]) = self.bind_pair(local[0])?;
-        let (b_lease, [b_rtp, b_rtcp]) = self.bind_pair(local[1])?;
+        let (a_lease, [a_rtp, a_rtcp]) = self.pair(local[0])?;
+        let (b_lease, [b_rtp, b_rtcp]) = self.pair(local[1])?;
         let ports = StreamPorts {
             legs: [
                 LocalPorts {
@@ -404,45 +427,12 @@ impl Relay {
         }
     }
 
-    /// Takes free pairs until one binds on `ip` (a port may be held by another program).
-    fn bind_pair(&self, ip: IpAddr) -> Result<(PortLease, [UdpSocket; 2]), RelayError> {
-        const ATTEMPTS: usize = 32;
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
-            let lease = self.pool.allocate()?;
-            let rtp = SocketAddr::new(ip, lease.rtp());
-            let rtcp = SocketAddr::new(ip, lease.rtcp());
-            match (self.bind(rtp), self.bind(rtcp)) {
-                (Ok(a), Ok(b)) => return Ok((lease, [a, b])),
-                (Err(e), _) | (_, Err(e)) => {
-                    let addr = e.0;
-                    if e.1.kind() != io::ErrorKind::AddrInUse {
-                        return Err(RelayError::Socket { addr, source: e.1 });
-                    }
-                    // Dropping the lease puts the pair at the back of the queue.
-                    last = Some(RelayError::Socket { addr, source: e.1 });
-                }
-            }
+    /// A pair bound on `ip`: one bound ahead of need, or else one bound now.
+    fn pair(&self, ip: IpAddr) -> Result<BoundPair, RelayError> {
+        match self.spares.take(ip) {
+            Some(pair) => Ok(pair),
+            None => bind_pair(&self.pool, self.config.ports, self.config.recv_buffer, ip),
         }
-        Err(last.unwrap_or(RelayError::PortsExhausted {
-            range: self.config.ports,
-        }))
-    }
-
-    fn bind(&self, addr: SocketAddr) -> Result<UdpSocket, (SocketAddr, io::Error)> {
-        let open = || -> io::Result<UdpSocket> {
-            let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-            if addr.is_ipv6() {
-                socket.set_only_v6(true)?;
-            }
-            if let Some(size) = self.config.recv_buffer {
-                socket.set_recv_buffer_size(size)?;
-            }
-            socket.set_nonblocking(true)?;
-            socket.bind(&addr.into())?;
-            Ok(socket.into())
-        };
-        open().map_err(|e| (addr, e))
     }
 
     /// A new offer/answer for one leg of one stream: its SDP address, RTCP and rtcp-mux,
@@ -615,7 +605,7 @@ impl Relay {
         ids
     }
 
-    /// Port pairs free for allocation.
+    /// Port pairs free for allocation (pairs bound ahead of need are in use).
     pub fn free_port_pairs(&self) -> usize {
         self.pool.free_pairs()
     }
@@ -631,10 +621,59 @@ impl Relay {
     }
 
     fn stop(&mut self) {
+        self.spares.stop();
         for worker in &mut self.workers {
             worker.stop();
         }
     }
+}
+
+/// Takes free pairs from `pool` until one binds on `ip` (a port may be held by another
+/// program).
+fn bind_pair(
+    pool: &PortPool,
+    range: PortRange,
+    recv_buffer: Option<usize>,
+    ip: IpAddr,
+) -> Result<BoundPair, RelayError> {
+    const ATTEMPTS: usize = 32;
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let lease = pool.allocate()?;
+        let rtp = SocketAddr::new(ip, lease.rtp());
+        let rtcp = SocketAddr::new(ip, lease.rtcp());
+        match (bind(rtp, recv_buffer), bind(rtcp, recv_buffer)) {
+            (Ok(a), Ok(b)) => return Ok((lease, [a, b])),
+            (Err(e), _) | (_, Err(e)) => {
+                let addr = e.0;
+                if e.1.kind() != io::ErrorKind::AddrInUse {
+                    return Err(RelayError::Socket { addr, source: e.1 });
+                }
+                // Dropping the lease puts the pair at the back of the queue.
+                last = Some(RelayError::Socket { addr, source: e.1 });
+            }
+        }
+    }
+    Err(last.unwrap_or(RelayError::PortsExhausted { range }))
+}
+
+fn bind(
+    addr: SocketAddr,
+    recv_buffer: Option<usize>,
+) -> Result<UdpSocket, (SocketAddr, io::Error)> {
+    let open = || -> io::Result<UdpSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        Ok(socket.into())
+    };
+    open().map_err(|e| (addr, e))
 }
 
 impl Drop for Relay {

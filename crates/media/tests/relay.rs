@@ -31,6 +31,8 @@ fn relay_with(ports: PortRange, latch_mode: LatchMode, before_latch: BeforeLatch
         batch: 32,
         latch_mode,
         before_latch,
+        // Pairs bound ahead would hold ports of the small ranges these tests count.
+        spare_pairs: 0,
         ..RelayConfig::default()
     })
     .unwrap()
@@ -640,6 +642,58 @@ fn streams_are_relayed_independently() {
         relay.set_remote(s.id, Leg::A, 3, Remote::new(a2.addr())),
         Err(RelayError::NoStream(_, 3))
     ));
+}
+
+#[test]
+fn pairs_bound_ahead_serve_new_streams_and_start_empty() {
+    let relay = Relay::start(RelayConfig {
+        ports: PortRange::new(22_400, 22_499),
+        workers: 1,
+        spare_pairs: 2,
+        ..RelayConfig::default()
+    })
+    .unwrap();
+    let total = relay.total_port_pairs();
+    // The first stream on 127.0.0.1 binds its two pairs itself; from then on two more wait.
+    let s1 = relay
+        .create_session(&SessionSpec::new(ip("127.0.0.1"), 1))
+        .unwrap();
+    assert!(eventually(|| relay.free_port_pairs() == total - 4));
+    // The pool hands out pairs in order: the ones waiting are the third and the fourth.
+    // A scanner probes the third before any call has it.
+    let spare = sa("127.0.0.1:22404");
+    let scanner = Endpoint::new("127.0.0.9");
+    scanner.send_rtp(spare, 1, 0x5ca7);
+    let s2 = relay
+        .create_session(&SessionSpec::new(ip("127.0.0.1"), 1))
+        .unwrap();
+    let ports = s2.streams[0];
+    assert_eq!(
+        ports.leg(Leg::A).rtp,
+        spare,
+        "a waiting pair serves the new stream"
+    );
+    assert_ne!(s1.streams[0].leg(Leg::A).rtp, spare);
+    // The waiting pairs are replaced.
+    assert!(eventually(|| relay.free_port_pairs() == total - 6));
+    // The new stream relays, and the scanner's datagram never reached it.
+    let a = Endpoint::new("127.0.0.7");
+    let b = Endpoint::new("127.0.0.8");
+    relay
+        .set_remote(s2.id, Leg::A, 0, Remote::new(a.addr()))
+        .unwrap();
+    relay
+        .set_remote(s2.id, Leg::B, 0, Remote::new(b.addr()))
+        .unwrap();
+    a.send_rtp(ports.leg(Leg::A).rtp, 7, 0xa);
+    b.expect_rtp(ports.leg(Leg::B).rtp, 7);
+    assert_eq!(b.drain(QUIET), 0);
+    let leg = relay.stats(s2.id).unwrap().streams[0].legs[0].clone();
+    assert_eq!(leg.rtp_packets, 1, "only A's packet: {leg:?}");
+    assert_eq!(
+        leg.dropped_foreign + leg.dropped_malformed + leg.dropped_no_target,
+        0
+    );
 }
 
 #[test]

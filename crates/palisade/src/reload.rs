@@ -62,6 +62,7 @@ pub(crate) fn merge(
     keep!("core.upstream_ca", core.upstream_ca);
     keep!("media.anchor", media.anchor);
     keep!("media.ports", media.ports);
+    keep!("media.spare_pairs", media.spare_pairs);
     keep!("admin", admin);
     keep!("sip", sip);
     keep!(

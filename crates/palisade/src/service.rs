@@ -195,6 +195,7 @@ impl MediaControl for RelayMedia {
 fn relay_config(config: &Config) -> RelayConfig {
     RelayConfig {
         ports: PortRange::new(config.media.ports.low, config.media.ports.high),
+        spare_pairs: config.media.spare_pairs as usize,
         ..RelayConfig::default()
     }
 }
