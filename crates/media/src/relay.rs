@@ -267,7 +267,12 @@ impl Relay {
         let pool = PortPool::new(config.ports);
         let spares = {
             let (pool, ports, recv_buffer) = (pool.clone(), config.ports, config.recv_buffer);
-            Spares::start(config.spare_pairs, move |ip| {
+            let depth = config.spare_pairs;
+            Spares::start(depth, move |ip| {
+                // The last `depth` free pairs are left to calls that bind their own.
+                if pool.free_pairs() <= depth {
+                    return Err(RelayError::PortsExhausted { range: ports });
+                }
                 bind_pair(&pool, ports, recv_buffer, ip)
             })
         };
@@ -427,11 +432,19 @@ impl Relay {
         }
     }
 
-    /// A pair bound on `ip`: one bound ahead of need, or else one bound now.
+    /// A pair bound on `ip`: one bound ahead of need, or else one bound now. When the pool
+    /// is empty, the pairs waiting on other addresses go back to it first.
     fn pair(&self, ip: IpAddr) -> Result<BoundPair, RelayError> {
-        match self.spares.take(ip) {
-            Some(pair) => Ok(pair),
-            None => bind_pair(&self.pool, self.config.ports, self.config.recv_buffer, ip),
+        if let Some(pair) = self.spares.take(ip) {
+            return Ok(pair);
+        }
+        let (ports, recv_buffer) = (self.config.ports, self.config.recv_buffer);
+        match bind_pair(&self.pool, ports, recv_buffer, ip) {
+            Err(RelayError::PortsExhausted { .. }) => {
+                self.spares.release();
+                bind_pair(&self.pool, ports, recv_buffer, ip)
+            }
+            bound => bound,
         }
     }
 

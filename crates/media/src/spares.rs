@@ -7,8 +7,10 @@
 //! taking bound sockets from a queue; when the queue is empty (a burst, or the binder
 //! cannot keep up) the caller binds as before.
 //!
-//! A pair waiting here is leased from the pool like any other, so it counts as in use. A
-//! datagram that reached a waiting socket (a scanner probing the range) is read and
+//! A pair waiting here is leased from the pool like any other, so it counts as in use;
+//! the binder leaves the pool's last `depth` pairs to the callers, and a caller that finds
+//! the pool empty has the waiting pairs given back first, so pairs waiting on one address
+//! never refuse a call on another. A datagram that reached a waiting socket (a scanner probing the range) is read and
 //! dropped when the pair is taken: a stream starts with empty sockets.
 
 use std::collections::{HashMap, VecDeque};
@@ -108,9 +110,8 @@ impl Spares {
 
     /// A bound pair on `ip`, when one is waiting; from then on `ip` is kept stocked.
     pub(crate) fn take(&self, ip: IpAddr) -> Option<BoundPair> {
-        if self.thread.is_none() {
-            return None;
-        }
+        // Without the binder nothing ever waits: no queue to keep.
+        self.thread.as_ref()?;
         let pair = {
             let mut state = self.shared.lock();
             let queue = state.queues.entry(ip).or_default();
@@ -125,6 +126,19 @@ impl Spares {
             drain(socket);
         }
         Some(pair)
+    }
+
+    /// Gives every waiting pair back to the pool (the addresses stay stocked, as far as
+    /// the pool has room).
+    pub(crate) fn release(&self) {
+        let waiting: Vec<VecDeque<BoundPair>> = self
+            .shared
+            .lock()
+            .queues
+            .values_mut()
+            .map(std::mem::take)
+            .collect();
+        drop(waiting);
     }
 
     /// Stops the binder thread and closes the waiting pairs' sockets.
@@ -157,7 +171,9 @@ fn bind_ahead(shared: &Shared, bind: &impl Fn(IpAddr) -> Result<BoundPair, Relay
                 state.queues.entry(ip).or_default().push_back(pair);
             }
             Err(e) => {
-                tracing::debug!(%ip, error = %e, "cannot bind a media port pair ahead of need");
+                if !matches!(e, RelayError::PortsExhausted { .. }) {
+                    tracing::debug!(%ip, error = %e, "cannot bind a media port pair ahead of need");
+                }
                 let state = shared.lock();
                 if state.stop {
                     return;

@@ -697,6 +697,36 @@ fn pairs_bound_ahead_serve_new_streams_and_start_empty() {
 }
 
 #[test]
+fn pairs_waiting_on_one_address_never_refuse_a_stream_on_another() {
+    // Six pairs; one is kept waiting on each address a stream was opened on.
+    let relay = Relay::start(RelayConfig {
+        ports: PortRange::new(22_500, 22_511),
+        workers: 1,
+        spare_pairs: 1,
+        ..RelayConfig::default()
+    })
+    .unwrap();
+    let two = SessionSpec {
+        local: [ip("127.0.0.1"), ip("127.0.0.2")],
+        streams: 1,
+        latch_mode: None,
+    };
+    relay.create_session(&two).unwrap();
+    assert!(
+        eventually(|| relay.free_port_pairs() == 2),
+        "a pair waits on each of the two addresses"
+    );
+    let third = SessionSpec::new(ip("127.0.0.3"), 1);
+    relay.create_session(&third).unwrap();
+    // The pool is empty now: the pairs waiting on the other addresses serve this one.
+    relay.create_session(&third).unwrap();
+    assert!(matches!(
+        relay.create_session(&third),
+        Err(RelayError::PortsExhausted { .. })
+    ));
+}
+
+#[test]
 fn delete_stops_forwarding_and_frees_the_ports() {
     let relay = relay(PortRange::new(22_200, 22_299));
     let total = relay.total_port_pairs();
