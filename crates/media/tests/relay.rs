@@ -38,6 +38,17 @@ fn relay_with(ports: PortRange, latch_mode: LatchMode, before_latch: BeforeLatch
     .unwrap()
 }
 
+/// A relay that keeps `spare_pairs` pairs bound ahead of need on each address.
+fn relay_keeping(ports: PortRange, spare_pairs: usize) -> Relay {
+    Relay::start(RelayConfig {
+        ports,
+        workers: 1,
+        spare_pairs,
+        ..RelayConfig::default()
+    })
+    .unwrap()
+}
+
 fn relay(ports: PortRange) -> Relay {
     relay_with(ports, LatchMode::Strict, BeforeLatch::SdpAddress)
 }
@@ -646,13 +657,7 @@ fn streams_are_relayed_independently() {
 
 #[test]
 fn pairs_bound_ahead_serve_new_streams_and_start_empty() {
-    let relay = Relay::start(RelayConfig {
-        ports: PortRange::new(22_400, 22_499),
-        workers: 1,
-        spare_pairs: 2,
-        ..RelayConfig::default()
-    })
-    .unwrap();
+    let relay = relay_keeping(PortRange::new(22_400, 22_499), 2);
     let total = relay.total_port_pairs();
     // The first stream on 127.0.0.1 binds its two pairs itself; from then on two more wait.
     let s1 = relay
@@ -699,13 +704,7 @@ fn pairs_bound_ahead_serve_new_streams_and_start_empty() {
 #[test]
 fn pairs_waiting_on_one_address_never_refuse_a_stream_on_another() {
     // Six pairs; one is kept waiting on each address a stream was opened on.
-    let relay = Relay::start(RelayConfig {
-        ports: PortRange::new(22_500, 22_511),
-        workers: 1,
-        spare_pairs: 1,
-        ..RelayConfig::default()
-    })
-    .unwrap();
+    let relay = relay_keeping(PortRange::new(22_500, 22_511), 1);
     let two = SessionSpec {
         local: [ip("127.0.0.1"), ip("127.0.0.2")],
         streams: 1,
