@@ -45,6 +45,9 @@
 # the last 20% of the load: RSS growth in per cent and the change in open files; and the
 # open files after the settle against those before the load. Target: RSS growth under
 # RSS_TARGET_PCT (5%) and the open files back to where they were before the load.
+# "Before the load" is after five warm-up calls: the relay binds port pairs ahead of need
+# (media.spare_pairs per address) once it has served a stream on an address, and keeps
+# them, so an idle Palisade that has served calls holds those sockets too.
 # $OUT/summary.env has the figures, $OUT/report.md the report.
 #
 # Topology, inside a network namespace of its own (only lo, deleted on exit by a trap):
@@ -130,6 +133,11 @@ inner() {
 	palisade_calls_config "$PAL_ACCESS" "$PAL_CORE" "$UAS" "$PORTS" >"$OUT/palisade.yaml"
 	start_uas "$UAS" "$OUT/uas"
 	start_palisade "$OUT/palisade.yaml" "$PAL_ACCESS" "$PAL_CORE"
+	(
+		cd "$OUT"
+		timeout -k 5 60 sipp -sn uac "$PAL_ACCESS" -i "$UAC_IP" -p 5060 -mi "$UAC_IP" \
+			-mp 30000 -nostdin -r 5 -m 5 -timeout 30s -timeout_error >warmup.out 2>&1
+	) || die "the warm-up calls failed (see $OUT/warmup.out)"
 	sleep 1
 
 	local fds_before rss_before heap_before

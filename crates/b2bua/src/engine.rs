@@ -181,6 +181,8 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     upstreams: Vec<UpstreamState>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
+    /// The heap's length at which its dead deadlines are dropped (`compact_timers`).
+    timers_compact_at: usize,
     /// Ringing deadlines. Every call has one and they all lie `invite_timeout` ahead, so
     /// a queue in arrival order is in deadline order: no heap needed for the most common
     /// timer, and an answered call's entry costs a pop when it comes due.
@@ -198,6 +200,10 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
 /// The longest session interval Palisade asks a PBX for after its 422 (a day, as
 /// `calls.session_timer.default_interval`).
 const MAX_SESSION_INTERVAL: u32 = 86_400;
+
+/// The timer heap is never compacted below this many deadlines: a small heap's dead
+/// entries cost little, and compacting it often would cost more.
+const TIMERS_COMPACT_MIN: usize = 4096;
 
 /// Max-Forwards for a request relayed from one that had `incoming`.
 fn decrement(incoming: Option<u32>) -> u32 {
@@ -258,6 +264,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             upstreams,
             timers: BinaryHeap::new(),
             timer_seq: 0,
+            timers_compact_at: TIMERS_COMPACT_MIN,
             ring_deadlines: VecDeque::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -356,6 +363,34 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             seq: self.timer_seq,
             what,
         }));
+        if self.timers.len() >= self.timers_compact_at {
+            self.compact_timers();
+        }
+    }
+
+    /// Drops the deadlines of what no longer exists. A deadline stays in the heap when what
+    /// it times ends first (a heap cannot remove from its middle), and is skipped when it
+    /// comes due; but a call that ended keeps its session-expiry deadline, up to half an
+    /// hour away, and the heap would grow with every call of that half hour instead of with
+    /// the calls and transactions alive. Compacting when the heap has doubled since the
+    /// last time keeps the cost at a constant per deadline.
+    fn compact_timers(&mut self) {
+        let (calls, servers, clients, registrar) =
+            (&self.calls, &self.servers, &self.clients, &self.registrar);
+        self.timers.retain(|Reverse(t)| match &t.what {
+            TimerRef::Server(key) => servers.get(key).is_some(),
+            TimerRef::Client(key) => clients.get(key).is_some(),
+            TimerRef::Call(id) => calls.contains_key(id),
+            TimerRef::Binding(token) | TimerRef::KeepAlive(token) => registrar.get(token).is_some(),
+            TimerRef::Probe(_) | TimerRef::ProbeTimeout(_) => true,
+        });
+        self.timers_compact_at = (2 * self.timers.len()).max(TIMERS_COMPACT_MIN);
+        self.timers.shrink_to(self.timers_compact_at);
+    }
+
+    /// Deadlines in the heap, live or not.
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
     }
 
     fn emit(&mut self, side: Side, destination: Destination<F>, message: Message) {

@@ -710,6 +710,40 @@ fn a_pbx_that_wants_a_longer_session_interval_is_asked_again_and_the_phone_sees_
 }
 
 #[test]
+fn ended_calls_do_not_leave_their_session_deadlines_in_the_timer_heap() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(100_000);
+    cfg.session_insert = Some(1800);
+    let mut w = World::with_config(cfg);
+    const CALLS: usize = 6000;
+    for i in 0..CALLS {
+        w.phone_sends(phone_invite(&format!("heap-{i}"), &format!("z9hG4bKh{i}")));
+        let invite = w.one_sent_to(Side::Core);
+        w.pbx_sends(ok_with_session_timer(&invite, "pbxh", "1800;refresher=uas"));
+        let ok = w
+            .all_sent_to(Side::Access)
+            .into_iter()
+            .find(|m| m.status() == Some(200))
+            .unwrap();
+        w.phone_sends(phone_in_dialog("ACK", 1, &ok, &format!("z9hG4bKh{i}a")));
+        w.take();
+        w.phone_sends(phone_in_dialog("BYE", 2, &ok, &format!("z9hG4bKh{i}b")));
+        let bye = w.one_sent_to(Side::Core);
+        w.pbx_sends(reply(&bye, 200, None));
+        w.take();
+        // A call every 100 ms: each call's transactions expire 32 s later, its session
+        // deadline (half an hour away) would outlive the whole test.
+        w.advance(Duration::from_millis(100));
+    }
+    assert_eq!(w.b.calls(), 0);
+    assert!(
+        w.b.timers_pending() < CALLS,
+        "{} deadlines pending after {CALLS} calls ended",
+        w.b.timers_pending()
+    );
+}
+
+#[test]
 fn a_phones_own_session_timer_passes_as_it_is() {
     let mut cfg = config(&[PBX]);
     cfg.session_insert = Some(1800);
