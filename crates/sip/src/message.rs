@@ -291,6 +291,10 @@ pub(crate) fn parse_head(buf: &[u8], limits: &ParseLimits) -> Result<Head, Parse
         };
         if end == pos {
             finish_content_length(window, headers.last(), &mut content_length)?;
+            // A message can outlive its parse by half a minute (a transaction keeps its
+            // request and last response 64 x T1): the index keeps only the entries it has,
+            // not the room for 24.
+            headers.shrink_to_fit();
             return Ok(Head {
                 start,
                 headers,
