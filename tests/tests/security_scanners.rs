@@ -192,7 +192,7 @@ fn svwar_against_defaults(test: &str, clone: bool) {
     };
     cmd.args(["--force", "-e", "1000-1020"]);
     let out = scan(&dir, "svwar", cmd, sbc.access());
-    assert!(!out.contains("1002"), "svwar found 1002:\n{out}");
+    assert!(!names_extension(&out, "1002"), "svwar found 1002:\n{out}");
     assert!(!out.contains("reqauth"), "{out}");
     assert_banned(&sbc, "scanner");
     call_1002(&dir, &sbc, "call-after-svwar", "uac_auth_call.xml");
@@ -209,6 +209,16 @@ fn svwar_with_another_user_agent_finds_no_extension() {
     svwar_against_defaults("security-svwar-clone", true);
 }
 
+/// Whether svwar's output names `ext` as found: a row of its result table, or the
+/// extension quoted in a log line. Not any occurrence of the digits: its timings hold
+/// them now and then ("Total time: 0:00:03.010027").
+fn names_extension(out: &str, ext: &str) -> bool {
+    let row = |l: &str| {
+        l.trim_start().starts_with('|') && l.split('|').nth(1).is_some_and(|c| c.trim() == ext)
+    };
+    out.lines().any(row) || out.contains(&format!("'{ext}'")) || out.contains(&format!("\"{ext}\""))
+}
+
 /// Without fingerprints and with the sweep check out of the way, svwar gets an answer
 /// for every extension, and those answers do not tell a registered user (1002), a user
 /// of the PBX (1001..1010) and an unknown one apart.
@@ -223,7 +233,10 @@ fn known_and_unknown_users_get_the_same_answers() {
         let mut cmd = clone_tool(&dir, "svwar");
         cmd.args(["--force", "-v", "-m", method, "-e", "995-1015"]);
         let out = scan(&dir, &format!("svwar-{method}"), cmd, sbc.access());
-        assert!(!out.contains("1002"), "{method}: svwar found 1002:\n{out}");
+        assert!(
+            !names_extension(&out, "1002"),
+            "{method}: svwar found 1002:\n{out}"
+        );
         assert!(!out.contains("reqauth"), "{method}: {out}");
         // It was answered (its probe of a random user, then every extension) ...
         assert!(out.contains("Ok SIP device found"), "{method}: {out}");
