@@ -4,6 +4,7 @@
 mod calling;
 mod calls;
 mod media;
+mod registrar;
 mod registration;
 mod subscriptions;
 mod support;
