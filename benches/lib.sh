@@ -185,9 +185,10 @@ palisade_register_config() {
 	EOF
 }
 
-# uas_scenario: SIPp's built-in uas without its 180 Ringing, on stdout. A multi-process
-# proxy (Kamailio's UDP workers) relays the 180 and the 200 in either order, and SIPp's uac
-# counts a 180 after the 200 as a failed call.
+# uas_scenario: $OUT/uas.xml, SIPp's built-in uas without its 180 Ringing (the run stops
+# when that cannot be derived). A multi-process proxy (Kamailio's UDP workers) relays the
+# 180 and the 200 in either order, and SIPp's uac counts a 180 after the 200 as a failed
+# call.
 uas_scenario() {
 	{ sipp -sd uas || true; } | awk '
 		/<send>/ { held = $0 "\n"; holding = 1; next }
@@ -197,7 +198,15 @@ uas_scenario() {
 			if (/<\/send>/) { if (!drop) printf "%s", held; holding = 0; drop = 0 }
 			next
 		}
-		{ print }'
+		{ print }' >"$OUT/uas.xml"
+	if ! grep -q '<send' "$OUT/uas.xml" || grep -q '180 Ringing' "$OUT/uas.xml"; then
+		die "could not derive the uas scenario"
+	fi
+}
+
+# kamailio_version: the installed Kamailio's version, for a run's metadata.
+kamailio_version() {
+	kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}'
 }
 
 # start_uas ADDR DIR: a SIPp UAS on ADDR with the scenario $OUT/uas.xml (uas_scenario) that

@@ -382,13 +382,12 @@ fi
 
 bench_setup sipp kamailio rtpengine ip timeout awk ps
 # SIPp's built-in uas without its 180 Ringing (see the header of this file).
-uas_scenario >"$OUT/uas.xml"
-grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
+uas_scenario
 
 {
 	machine_meta
 	meta sipp "$(sipp_version)"
-	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
+	meta kamailio "$(kamailio_version)"
 	meta rates "$RATES"
 	meta step_seconds "$STEP_SECONDS"
 	meta max_steps "$MAX_STEPS"

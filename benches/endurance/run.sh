@@ -272,8 +272,7 @@ files=$(nofile_limit "$OPEN_FILES")
 [ "$WARMUP" -lt "$DURATION" ] || die "WARMUP ($WARMUP s) must be shorter than DURATION ($DURATION s)"
 
 bench_setup sipp ip timeout awk jq curl
-uas_scenario >"$OUT/uas.xml"
-grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
+uas_scenario
 
 {
 	machine_meta

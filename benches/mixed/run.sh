@@ -191,7 +191,7 @@ fi
 
 BUILD_EXTRA="-p palisade-benches --bins"
 bench_setup sipp kamailio curl ip timeout awk paste
-uas_scenario >"$OUT/uas.xml"
+uas_scenario
 {
 	machine_meta
 	meta sipp "$(sipp_version)"

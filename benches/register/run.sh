@@ -256,7 +256,7 @@ bench_setup sipp kamailio ip timeout awk ps
 {
 	machine_meta
 	meta sipp "$(sipp_version)"
-	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
+	meta kamailio "$(kamailio_version)"
 	meta rates "$RATES"
 	meta step_seconds "$STEP_SECONDS"
 	meta max_steps "$MAX_STEPS"

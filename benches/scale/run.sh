@@ -292,13 +292,12 @@ files=$(nofile_limit $((4 * CALLS + 2000)))
 	die "CALLS=$CALLS needs $((4 * CALLS + 2000)) open files; the limit can be raised to $files only"
 
 bench_setup sipp kamailio ip timeout awk jq curl
-uas_scenario >"$OUT/uas.xml"
-grep -q '180 Ringing' "$OUT/uas.xml" && die "could not derive the uas scenario"
+uas_scenario
 
 {
 	machine_meta
 	meta sipp "$(sipp_version)"
-	meta kamailio "$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')"
+	meta kamailio "$(kamailio_version)"
 	meta regs "$REGS"
 	meta reg_rate "$REG_RATE"
 	meta reg_warmup "$REG_WARMUP"

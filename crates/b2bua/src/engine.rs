@@ -205,6 +205,18 @@ const MAX_SESSION_INTERVAL: u32 = 86_400;
 /// entries cost little, and compacting it often would cost more.
 const TIMERS_COMPACT_MIN: usize = 4096;
 
+/// The Session-Expires Palisade adds to the first request of a call toward `side`, if it
+/// adds one (`insert`: `B2buaConfig::session_insert`). RFC 4028 §7.4: a phone that asks
+/// for no session timer gets one refreshed by the PBX (refresher=uas: the phone did not
+/// say it supports timers), and Palisade ends the call when the refreshes stop.
+fn session_to_insert(insert: Option<u32>, first: &Message, side: Side) -> Option<u32> {
+    let secs = insert?;
+    (side == Side::Core
+        && first.method() == Some(&Method::Invite)
+        && first.session_expires().is_none())
+    .then_some(secs)
+}
+
 /// Max-Forwards for a request relayed from one that had `incoming`.
 fn decrement(incoming: Option<u32>) -> u32 {
     incoming.map_or(70, |m| m.saturating_sub(1).min(70))
@@ -389,7 +401,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 
     /// Deadlines in the heap, live or not.
-    pub fn timers_pending(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn timers_pending(&self) -> usize {
         self.timers.len()
     }
 
@@ -1671,14 +1684,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         copy_referral(&req, &mut b, refer_addr, refer_proto, &|v| {
             self.map_replaces(side.other(), v)
         });
-        // RFC 4028 §7.4: a phone that asks for no session timer gets one refreshed by the
-        // PBX (refresher=uas: the phone did not say it supports timers), and Palisade ends
-        // the call when the refreshes stop. After the PBX's 422, its Min-SE is asked for.
-        if let Some(secs) = self.cfg.session_insert
-            && method == Method::Invite
-            && side == Side::Core
-            && req.session_expires().is_none()
-        {
+        // After the PBX's 422, its Min-SE is asked for.
+        if let Some(secs) = session_to_insert(self.cfg.session_insert, &req, side) {
             let secs = min_se.unwrap_or(secs);
             b.header(HeaderName::SessionExpires, format!("{secs};refresher=uas"));
             if min_se.is_some() {
@@ -1740,10 +1747,12 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 .and_then(Result::ok)
                 .and_then(|m| m.number().ok())
                 .filter(|m| *m <= MAX_SESSION_INTERVAL)
-            && self.cfg.session_insert.is_some()
-            && call.legs[1].side == Side::Core
-            && call.first_request.method() == Some(&Method::Invite)
-            && call.first_request.session_expires().is_none()
+            && session_to_insert(
+                self.cfg.session_insert,
+                &call.first_request,
+                call.legs[1].side,
+            )
+            .is_some()
         {
             call.session_min_se = Some(min);
             self.retarget_call(now, id, up);
