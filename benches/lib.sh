@@ -269,17 +269,14 @@ users_inf() {
 proc_kib() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status"; }
 proc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-# heap_in_use PID STDERR: the bytes (in kB) the process PID has allocated with glibc's
-# malloc and not freed, all arenas and mmapped blocks, from glibc's malloc_stats() called in
-# it with gdb; the report goes to the process's standard error, which must be the file
-# STDERR. Prints nothing when gdb is missing or may not attach. Unlike VmRSS, it leaves
-# out what the allocator keeps free.
+# heap_in_use ADMIN: the kB the Palisade whose admin API is on ADMIN has allocated and not
+# freed (palisade_memory_allocated_bytes, jemalloc's own count). Unlike VmRSS, it leaves out
+# what the allocator keeps free for reuse. Prints nothing when the API does not answer.
 heap_in_use() {
-	command -v gdb >/dev/null 2>&1 || return 0
-	timeout 30 gdb -p "$1" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || return 0
-	awk '/^Total \(incl. mmap\):/ { t = 1; next }
-		t && /^in use bytes/ { v = $NF; t = 0 }
-		END { if (v != "") printf "%d\n", v / 1024 }' "$2"
+	local m
+	m=$(admin_get "$1" /metrics)
+	[ -n "$m" ] || return 0
+	echo $(($(metric "$m" palisade_memory_allocated_bytes) / 1024))
 }
 
 # admin_get ADDR PATH: a GET on Palisade's admin API (empty output if it does not answer).

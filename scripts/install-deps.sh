@@ -2,8 +2,8 @@
 # Installs the real peers the end-to-end tests run against, from Debian's packages:
 # SIPp, Kamailio (with TLS), baresip, sipvicious, rtpengine, tshark, sox, the namespace
 # and firewall tools the test topologies are built with, fontconfig with a font for the
-# charts of `make bench`, and curl, jq and gdb for the endurance and scale benchmarks
-# (Palisade's admin API; its heap in use, read with glibc's malloc_stats through gdb).
+# charts of `make bench`, and curl and jq for the endurance and scale benchmarks
+# (Palisade's admin API).
 #
 # Repeated runs are fast: when every command is already present nothing is installed.
 # As root it installs what is missing with apt-get. Not root and something missing: it
@@ -27,11 +27,10 @@ declare -A PROVIDER=(
 	[fc-list]=fontconfig
 	[curl]=curl
 	[jq]=jq
-	[gdb]=gdb
 )
 PACKAGES=(sip-tester kamailio kamailio-tls-modules baresip-core sipvicious rtpengine-daemon
 	tshark sox iproute2 nftables iptables util-linux procps fontconfig fonts-dejavu-core
-	curl jq gdb)
+	curl jq)
 
 find_cmd() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

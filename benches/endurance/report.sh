@@ -21,7 +21,7 @@ if [ "${1:-}" = "--summary" ]; then
 fi
 load_results "$1"
 
-heap="not measured (no gdb)"
+heap="not measured"
 [ -n "$heap_before_kib" ] && [ -n "$heap_idle_kib" ] && heap="$heap_before_kib kB / $heap_idle_kib kB"
 
 verdict() { [ "$1" = yes ] && echo met || echo missed; }
@@ -58,7 +58,7 @@ warm-up ($samples_early samples), "late" the last 20% ($samples_late samples).
 | state left after ${settle_seconds} s: \`/api/calls\` entries, \`palisade_calls_active\`, \`palisade_media_streams_active\` | $calls_listed, $calls_active, $streams_active |
 | open file descriptors before the load / after it | $fds_before / $fds_after |
 | RSS before the load / right after it / after ${idle} s idle | $((rss_before_kib / 1024)) MiB / $((rss_after_kib / 1024)) MiB / $((rss_idle_kib / 1024)) MiB |
-| heap in use (glibc \`malloc_stats\`) before the load / after ${idle} s idle | $heap |
+| heap in use (\`palisade_memory_allocated_bytes\`) before the load / after ${idle} s idle | $heap |
 
 | target | figure | |
 |---|---|---|

@@ -36,9 +36,8 @@
 # hold nothing: /api/calls is [], palisade_calls_active and palisade_media_streams_active
 # are 0. Failed calls are SIPp's failed calls plus those it never completed. Then IDLE
 # seconds (default 35) without load, for the transactions of the last calls to expire
-# (32 s); then Palisade's RSS, and its heap in use (the bytes allocated with malloc and not
-# freed, from glibc's malloc_stats() called in it with gdb, when gdb is installed and may
-# attach), against the same before the load: memory still allocated after the load is
+# (32 s); then Palisade's RSS, and its heap in use (the bytes allocated and not freed,
+# palisade_memory_allocated_bytes), against the same before the load: memory still allocated after the load is
 # memory the calls left behind, while RSS also counts what the allocator keeps.
 #
 # Flatness: the samples of the first 20% of the load after WARMUP seconds against those of
@@ -143,7 +142,7 @@ inner() {
 	local fds_before rss_before heap_before
 	fds_before=$(proc_fds "$PAL_PID")
 	rss_before=$(proc_kib "$PAL_PID")
-	heap_before=$(heap_in_use "$PAL_PID" "$OUT/palisade.stderr")
+	heap_before=$(heap_in_use "$ADMIN")
 	printf 'seconds\trss_kib\tfds\tcalls_active\tcalls_total\n' >"$OUT/samples.tsv"
 
 	local calls=$((RATE * DURATION)) dir="$OUT/uac"
@@ -193,7 +192,7 @@ inner() {
 		sleep 1
 	done
 	rss_idle=$(proc_kib "$PAL_PID")
-	heap_idle=$(heap_in_use "$PAL_PID" "$OUT/palisade.stderr")
+	heap_idle=$(heap_in_use "$ADMIN")
 	sample "$t0"
 	local m
 	m=$(admin_get "$ADMIN" /metrics)

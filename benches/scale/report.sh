@@ -26,7 +26,7 @@ per() { awk -v d="$1" -v n="$2" 'BEGIN { if (n > 0 && d != "") printf "%.0f", d 
 under() { awk -v v="$1" -v t="$2" 'BEGIN { print (v == "-") ? "not measured" : (v < t) ? "met" : "missed" }'; }
 # diff_kib AFTER BEFORE: AFTER - BEFORE, empty when either is.
 diff_kib() { if [ -n "$1" ] && [ -n "$2" ]; then echo $(($1 - $2)); fi; }
-kib() { if [ -n "$1" ]; then echo "$1 kB"; else echo "not measured (no gdb)"; fi; }
+kib() { if [ -n "$1" ]; then echo "$1 kB"; else echo "not measured"; fi; }
 
 regs_held=$((reg_after_regs - reg_before_regs))
 calls_up=$((calls_plateau_calls - calls_before_calls))
@@ -56,7 +56,7 @@ challenged by the registrar, each a user of its own; measured $settle s after th
 | bindings held (\`palisade_registrations_active\`) | $reg_before_regs | $reg_after_regs | **$regs_held** |
 | VmRSS | $reg_before_rss_kib kB | $reg_after_rss_kib kB | $((reg_after_rss_kib - reg_before_rss_kib)) kB |
 | RssAnon (heap) | $reg_before_anon_kib kB | $reg_after_anon_kib kB | $((reg_after_anon_kib - reg_before_anon_kib)) kB |
-| heap in use (malloc_stats) | $(kib "$reg_before_heap_kib") | $(kib "$reg_after_heap_kib") | $(kib "$(diff_kib "$reg_after_heap_kib" "$reg_before_heap_kib")") |
+| heap in use (allocated) | $(kib "$reg_before_heap_kib") | $(kib "$reg_after_heap_kib") | $(kib "$(diff_kib "$reg_after_heap_kib" "$reg_before_heap_kib")") |
 | open files | $reg_before_fds | $reg_after_fds | |
 
 SIPp: $reg_ok registrations succeeded, $reg_failed failed (exit $reg_sipp_exit).
@@ -75,17 +75,17 @@ UDP sockets at the plateau.
 | media streams (\`palisade_media_streams_active\`) | $calls_before_streams | $calls_plateau_streams | |
 | VmRSS | $calls_before_rss_kib kB | $calls_plateau_rss_kib kB | $((calls_plateau_rss_kib - calls_before_rss_kib)) kB |
 | RssAnon (heap) | $calls_before_anon_kib kB | $calls_plateau_anon_kib kB | $((calls_plateau_anon_kib - calls_before_anon_kib)) kB |
-| heap in use (malloc_stats) | $(kib "$calls_before_heap_kib") | $(kib "$calls_plateau_heap_kib") | $(kib "$(diff_kib "$calls_plateau_heap_kib" "$calls_before_heap_kib")") |
+| heap in use (allocated) | $(kib "$calls_before_heap_kib") | $(kib "$calls_plateau_heap_kib") | $(kib "$(diff_kib "$calls_plateau_heap_kib" "$calls_before_heap_kib")") |
 | open files | $calls_before_fds | $calls_plateau_fds | $((calls_plateau_fds - calls_before_fds)) |
 
 SIPp: $calls_ok calls completed, $calls_failed failed (exit $calls_sipp_exit). After the
 hang-up: $calls_after_calls calls and $calls_after_streams streams active, $calls_listed_after
 in \`/api/calls\`, $calls_after_fds open files.
 
-VmRSS is what the kernel sees the process hold: the heap's pages, with the chunks glibc
-keeps free after the setup's transactions expired, and the pages that hold a few live
-chunks among free ones. The heap in use is what Palisade has allocated and not freed
-(glibc's \`malloc_stats()\`, called in Palisade with gdb): what the bindings and calls
+VmRSS is what the kernel sees the process hold: the heap's pages, with the blocks the
+allocator keeps free after the setup's transactions expired, and the pages that hold a few
+live blocks among free ones. The heap in use is what Palisade has allocated and not freed
+(\`palisade_memory_allocated_bytes\`, jemalloc's own count): what the bindings and calls
 themselves take.
 
 | target | VmRSS | heap in use | |

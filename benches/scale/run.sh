@@ -38,10 +38,10 @@
 # (tab-separated, header line, columns stable for plots): seconds since the start, phase,
 # VmRSS (kB), open files, calls active, calls ended so far, registrations active.
 #
-# glibc's allocator keeps much of what the expired transactions freed, and the pages of
-# the heap hold live and free chunks side by side, so RSS alone is an upper bound. Each
-# measurement therefore also takes the heap in use: the bytes allocated and not freed, from
-# glibc's malloc_stats() called in Palisade with gdb (when gdb is installed and may attach).
+# The allocator keeps much of what the expired transactions freed, and the pages of the
+# heap hold live and free blocks side by side, so RSS alone is an upper bound. Each
+# measurement therefore also takes the heap in use: the bytes allocated and not freed, as
+# Palisade's allocator (jemalloc) counts them (palisade_memory_allocated_bytes).
 #
 # Topology, inside a network namespace of its own (only lo, deleted on exit by a trap):
 #   SIPp 127.0.0.31 -> Palisade access 127.0.0.10:5060 | core 127.0.0.11:5060 -> registrar
@@ -159,8 +159,7 @@ sipp_run() {
 }
 
 # Palisade's figures now, as KEY=VALUE lines with PREFIX: VmRSS, RssAnon, open files, calls
-# and registrations active, relay streams, and the heap in use (heap_in_use; empty when gdb
-# is missing or may not attach).
+# and registrations active, relay streams, and the heap in use (heap_in_use).
 snapshot() {
 	local p=$1 m
 	m=$(admin_get "$ADMIN" /metrics)
@@ -170,7 +169,7 @@ snapshot() {
 	meta "${p}_calls" "$(metric "$m" palisade_calls_active)"
 	meta "${p}_regs" "$(metric "$m" palisade_registrations_active)"
 	meta "${p}_streams" "$(metric "$m" palisade_media_streams_active)"
-	meta "${p}_heap_kib" "$(heap_in_use "$PAL_PID" "$PAL_STDERR")"
+	meta "${p}_heap_kib" "$(heap_in_use "$ADMIN")"
 }
 
 # stop_palisade: stops the running Palisade (TERM, then KILL) and waits for it.

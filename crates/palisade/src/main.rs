@@ -19,6 +19,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use palisade_config::Config;
 
+/// jemalloc, not glibc's malloc: see the workspace's Cargo.toml and docs/ARCHITECTURE.md.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "palisade",

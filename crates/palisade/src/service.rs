@@ -31,7 +31,9 @@ use tokio::sync::mpsc;
 use crate::admin::{self, Admin, Command, DrainView, RegistrationView, Status};
 use crate::book::CallBook;
 use crate::logging::LogLevel;
-use crate::metrics::{GuardSource, MediaSource, MediaTotals, Metrics, TransportSource};
+use crate::metrics::{
+    GuardSource, MediaSource, MediaTotals, MemorySource, Metrics, TransportSource,
+};
 use crate::records::Records;
 use crate::reload::{self, ReloadView};
 
@@ -577,6 +579,7 @@ pub(crate) async fn run(mut config: Config, reloader: Reloader) -> Result<(), St
         closed: Arc::clone(&totals),
     }));
     metrics.add_source(Box::new(GuardSource(Arc::clone(&guard))));
+    metrics.add_source(Box::new(MemorySource));
     let metrics = Arc::new(metrics);
     let status = Arc::new(Status::default());
     let mut commands = start_admin(
