@@ -5,8 +5,7 @@
 //! [`B2bua::handle_timeout`] take the current time, [`B2bua::poll_transmit`] hands out
 //! what to send and [`B2bua::poll_timeout`] says when to call again.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use crate::policy::{Admission, CallAttempt, CallPolicy, OpenPolicy};
 use crate::registrar::{Binding, Registrar, Token};
 use crate::relay::{copy_body, copy_headers, copy_referral, rehost};
 use crate::replaces::DialogRef;
+use crate::timers::Timers;
 use crate::txn::{ClientTxn, ServerTxn};
 use crate::types::{Destination, Inbound, Protocol, Side, Source, Transmit};
 use crate::upstream::UpstreamState;
@@ -53,7 +53,7 @@ struct ServerEntry<F> {
     reply: Destination<F>,
     side: Side,
     ctx: ServerCtx,
-    /// The deadline the timer heap holds for this transaction, so that draining it again
+    /// The deadline the timers hold for this transaction, so that draining it again
     /// does not push the same deadline twice.
     armed: Option<Instant>,
 }
@@ -131,34 +131,6 @@ enum TimerRef {
     KeepAlive(Token),
 }
 
-/// A deadline in the timer heap, ordered by time, then by insertion.
-#[derive(Debug)]
-struct Timer {
-    at: Instant,
-    seq: u64,
-    what: TimerRef,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Timer {}
-
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// Identifies a dialog from Palisade's side: side, Call-ID and our tag.
 type DialogKey = (Side, String, String);
 
@@ -179,12 +151,11 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     dialogs: HashMap<DialogKey, (u64, usize)>,
     registrar: Registrar<F>,
     upstreams: Vec<UpstreamState>,
-    timers: BinaryHeap<Reverse<Timer>>,
-    timer_seq: u64,
-    /// The heap's length at which its dead deadlines are dropped (`compact_timers`).
+    timers: Timers<TimerRef>,
+    /// The deadlines' count at which the dead ones are dropped (`compact_timers`).
     timers_compact_at: usize,
     /// Ringing deadlines. Every call has one and they all lie `invite_timeout` ahead, so
-    /// a queue in arrival order is in deadline order: no heap needed for the most common
+    /// a queue in arrival order is in deadline order: no lookup needed for the most common
     /// timer, and an answered call's entry costs a pop when it comes due.
     ring_deadlines: VecDeque<(Instant, u64)>,
     outbox: VecDeque<Transmit<F>>,
@@ -201,8 +172,8 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
 /// `calls.session_timer.default_interval`).
 const MAX_SESSION_INTERVAL: u32 = 86_400;
 
-/// The timer heap is never compacted below this many deadlines: a small heap's dead
-/// entries cost little, and compacting it often would cost more.
+/// The timers are never compacted below this many deadlines: a few thousand dead
+/// entries cost little, and compacting them often would cost more.
 const TIMERS_COMPACT_MIN: usize = 4096;
 
 /// The Session-Expires Palisade adds to the first request of a call toward `side`, if it
@@ -274,8 +245,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             dialogs: HashMap::new(),
             registrar: Registrar::default(),
             upstreams,
-            timers: BinaryHeap::new(),
-            timer_seq: 0,
+            timers: Timers::new(now),
             timers_compact_at: TIMERS_COMPACT_MIN,
             ring_deadlines: VecDeque::new(),
             outbox: VecDeque::new(),
@@ -302,9 +272,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
 
     /// When [`B2bua::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heap = self.timers.peek().map(|Reverse(t)| t.at);
+        let timers = self.timers.next_due();
         let ring = self.ring_deadlines.front().map(|(t, _)| *t);
-        match (heap, ring) {
+        match (timers, ring) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -369,27 +339,22 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 
     fn schedule(&mut self, at: Instant, what: TimerRef) {
-        self.timer_seq += 1;
-        self.timers.push(Reverse(Timer {
-            at,
-            seq: self.timer_seq,
-            what,
-        }));
+        self.timers.schedule(at, what);
         if self.timers.len() >= self.timers_compact_at {
             self.compact_timers();
         }
     }
 
-    /// Drops the deadlines of what no longer exists. A deadline stays in the heap when what
-    /// it times ends first (a heap cannot remove from its middle), and is skipped when it
+    /// Drops the deadlines of what no longer exists. A deadline stays in its bucket when
+    /// what it times ends first (finding it there would cost a search), and is skipped when it
     /// comes due; but a call that ended keeps its session-expiry deadline, up to half an
-    /// hour away, and the heap would grow with every call of that half hour instead of with
-    /// the calls and transactions alive. Compacting when the heap has doubled since the
+    /// hour away, and the timers would grow with every call of that half hour instead of with
+    /// the calls and transactions alive. Compacting when they have doubled since the
     /// last time keeps the cost at a constant per deadline.
     fn compact_timers(&mut self) {
         let (calls, servers, clients, registrar) =
             (&self.calls, &self.servers, &self.clients, &self.registrar);
-        self.timers.retain(|Reverse(t)| match &t.what {
+        self.timers.retain(|what| match what {
             TimerRef::Server(key) => servers.get(key).is_some(),
             TimerRef::Client(key) => clients.get(key).is_some(),
             TimerRef::Call(id) => calls.contains_key(id),
@@ -397,10 +362,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             TimerRef::Probe(_) | TimerRef::ProbeTimeout(_) => true,
         });
         self.timers_compact_at = (2 * self.timers.len()).max(TIMERS_COMPACT_MIN);
-        self.timers.shrink_to(self.timers_compact_at);
     }
 
-    /// Deadlines in the heap, live or not.
+    /// Deadlines held, live or not.
     #[cfg(test)]
     pub(crate) fn timers_pending(&self) -> usize {
         self.timers.len()
@@ -474,50 +438,51 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 self.call_timer(now, id);
             }
         }
-        while let Some(Reverse(t)) = self.timers.peek() {
-            if t.at > now {
-                break;
+        while let Some(due) = self.timers.pop_due(now) {
+            for (at, what) in due {
+                self.timer(now, at, what);
             }
-            let Some(Reverse(Timer { what, at, .. })) = self.timers.pop() else {
-                break;
-            };
-            match what {
-                TimerRef::Server(key) => {
-                    let due = self.servers.get_mut(&key).is_some_and(|e| {
-                        fire(&mut e.armed, at) && {
-                            if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                                e.txn.on_timeout(now);
-                            }
-                            true
+        }
+    }
+
+    /// One deadline `at` of `what` has come (a transaction's may be stale: see [`fire`]).
+    fn timer(&mut self, now: Instant, at: Instant, what: TimerRef) {
+        match what {
+            TimerRef::Server(key) => {
+                let due = self.servers.get_mut(&key).is_some_and(|e| {
+                    fire(&mut e.armed, at) && {
+                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                            e.txn.on_timeout(now);
                         }
-                    });
-                    if due {
-                        self.drain_server(now, &key);
+                        true
                     }
+                });
+                if due {
+                    self.drain_server(now, &key);
                 }
-                TimerRef::Client(key) => {
-                    let due = self.clients.get_mut(&key).is_some_and(|e| {
-                        fire(&mut e.armed, at) && {
-                            if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                                e.txn.on_timeout(now);
-                            }
-                            true
-                        }
-                    });
-                    if due {
-                        self.drain_client(now, &key);
-                    }
-                }
-                TimerRef::Call(id) => self.call_timer(now, id),
-                TimerRef::Binding(token) => {
-                    if self.registrar.expire(&token, now) {
-                        self.events.push_back(Event::BindingExpired { token });
-                    }
-                }
-                TimerRef::Probe(i) => self.probe(now, i),
-                TimerRef::KeepAlive(token) => self.keepalive(now, token),
-                TimerRef::ProbeTimeout(i) => self.probe_timeout(now, i),
             }
+            TimerRef::Client(key) => {
+                let due = self.clients.get_mut(&key).is_some_and(|e| {
+                    fire(&mut e.armed, at) && {
+                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
+                            e.txn.on_timeout(now);
+                        }
+                        true
+                    }
+                });
+                if due {
+                    self.drain_client(now, &key);
+                }
+            }
+            TimerRef::Call(id) => self.call_timer(now, id),
+            TimerRef::Binding(token) => {
+                if self.registrar.expire(&token, now) {
+                    self.events.push_back(Event::BindingExpired { token });
+                }
+            }
+            TimerRef::Probe(i) => self.probe(now, i),
+            TimerRef::KeepAlive(token) => self.keepalive(now, token),
+            TimerRef::ProbeTimeout(i) => self.probe_timeout(now, i),
         }
     }
 
@@ -2777,7 +2742,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         }
         // Probe timers name upstreams by position: schedule them afresh for the new list.
         self.timers
-            .retain(|Reverse(t)| !matches!(t.what, TimerRef::Probe(_) | TimerRef::ProbeTimeout(_)));
+            .retain(|what| !matches!(what, TimerRef::Probe(_) | TimerRef::ProbeTimeout(_)));
         for i in 0..self.upstreams.len() {
             let (next, due) = {
                 let u = &self.upstreams[i];
@@ -2896,8 +2861,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 }
 
-/// Whether a transaction's next deadline must go into the timer heap: only when it is
-/// earlier than the one already there. A later heap entry left behind is recognised as
+/// Whether a transaction's next deadline must go into the timers: only when it is
+/// earlier than the one already there. A later entry left behind is recognised as
 /// stale when it pops (see [`fire`]).
 fn rearm(armed: &mut Option<Instant>, next: Option<Instant>, now: Instant) -> Option<Instant> {
     let next = next?.max(now);
@@ -2908,7 +2873,7 @@ fn rearm(armed: &mut Option<Instant>, next: Option<Instant>, now: Instant) -> Op
     Some(next)
 }
 
-/// A heap entry for a transaction popped at `at`: true when it is the armed deadline,
+/// A timer entry for a transaction come due at `at`: true when it is the armed deadline,
 /// false for an entry an earlier deadline replaced (or a duplicate of one already fired).
 fn fire(armed: &mut Option<Instant>, at: Instant) -> bool {
     if *armed == Some(at) {

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod registrar;
 mod relay;
 mod replaces;
+mod timers;
 mod txn;
 pub mod types;
 pub mod upstream;

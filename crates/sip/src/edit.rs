@@ -16,6 +16,13 @@ use crate::method::Method;
 use crate::scan::{ListSplit, Scanner, offset_in};
 use crate::uri::next_param;
 
+/// What a new message's head starts with room for: the requests and responses a B2BUA
+/// writes (Via, From, To, Call-ID, CSeq, Contact, a few more) fit.
+const HEAD_CAPACITY: usize = 768;
+
+/// `Content-Length: ` with up to twenty digits, CRLF, and the blank line.
+const CONTENT_LENGTH_LINE_MAX: usize = 40;
+
 /// An edit that would have produced a malformed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
@@ -447,7 +454,7 @@ impl Builder {
 
     fn empty() -> Self {
         Self {
-            head: BytesMut::with_capacity(512),
+            head: BytesMut::with_capacity(HEAD_CAPACITY),
             body: Bytes::new(),
             error: None,
         }
@@ -492,6 +499,9 @@ impl Builder {
         if let Some(e) = self.error {
             return Err(e);
         }
+        // Room for the rest at once: a head grown twice (for the Content-Length line, then
+        // for the body) was a copy of the whole message each time.
+        self.head.reserve(CONTENT_LENGTH_LINE_MAX + self.body.len());
         self.head.put_slice(b"Content-Length: ");
         self.head.put_slice(self.body.len().to_string().as_bytes());
         self.head.put_slice(b"\r\n\r\n");

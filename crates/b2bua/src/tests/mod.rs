@@ -8,4 +8,5 @@ mod registrar;
 mod registration;
 mod subscriptions;
 mod support;
+mod timers;
 mod upstreams;
