@@ -450,12 +450,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         match what {
             TimerRef::Server(key) => {
                 let due = self.servers.get_mut(&key).is_some_and(|e| {
-                    fire(&mut e.armed, at) && {
-                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                            e.txn.on_timeout(now);
-                        }
-                        true
-                    }
+                    fire_txn(&mut e.armed, at, now, e.txn.poll_timeout(), |now| {
+                        e.txn.on_timeout(now);
+                    })
                 });
                 if due {
                     self.drain_server(now, &key);
@@ -463,12 +460,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             }
             TimerRef::Client(key) => {
                 let due = self.clients.get_mut(&key).is_some_and(|e| {
-                    fire(&mut e.armed, at) && {
-                        if e.txn.poll_timeout().is_some_and(|t| t <= now) {
-                            e.txn.on_timeout(now);
-                        }
-                        true
-                    }
+                    fire_txn(&mut e.armed, at, now, e.txn.poll_timeout(), |now| {
+                        e.txn.on_timeout(now);
+                    })
                 });
                 if due {
                     self.drain_client(now, &key);
@@ -2882,6 +2876,25 @@ fn fire(armed: &mut Option<Instant>, at: Instant) -> bool {
     } else {
         false
     }
+}
+
+/// A transaction's timer entry come due at `at`: when it is the armed deadline, the
+/// transaction is told the time if its own next deadline (`next`) has passed; true when it
+/// is to be drained.
+fn fire_txn(
+    armed: &mut Option<Instant>,
+    at: Instant,
+    now: Instant,
+    next: Option<Instant>,
+    on_timeout: impl FnOnce(Instant),
+) -> bool {
+    if !fire(armed, at) {
+        return false;
+    }
+    if next.is_some_and(|t| t <= now) {
+        on_timeout(now);
+    }
+    true
 }
 
 /// The leg 0 server transaction of a call.

@@ -44,12 +44,14 @@ impl<T> Timers<T> {
 
     /// When the earliest bucket is due: at or after each of its deadlines.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        let (&k, _) = self.buckets.first_key_value()?;
-        Some(
-            self.origin
-                .checked_add(Duration::from_millis(k))
-                .unwrap_or(self.origin),
-        )
+        let (&k, bucket) = self.buckets.first_key_value()?;
+        // The last bucket holds every deadline past u64::MAX ms (the bucket number
+        // saturates), and its end may be past what an Instant holds: it is due at its
+        // latest deadline.
+        (k < u64::MAX)
+            .then(|| self.origin.checked_add(Duration::from_millis(k)))
+            .flatten()
+            .or_else(|| bucket.iter().map(|(at, _)| *at).max())
     }
 
     /// The earliest bucket, if it is due at `now`: its deadlines in deadline order (in

@@ -55,3 +55,20 @@ fn retain_drops_entries_and_empty_buckets() {
     assert_eq!(due, vec![6]);
     assert_eq!(t.next_due(), Some(t0 + Duration::from_millis(2)));
 }
+
+#[test]
+fn a_deadline_beyond_the_last_bucket_is_not_due_early() {
+    let t0 = Instant::now();
+    let mut t = Timers::new(t0);
+    // Further than u64::MAX milliseconds: its bucket number saturates.
+    let Some(far) = t0.checked_add(Duration::from_secs(u64::MAX / 500)) else {
+        return;
+    };
+    t.schedule(far, "far");
+    assert_eq!(t.next_due(), Some(far));
+    let Some(before) = far.checked_sub(Duration::from_secs(1)) else {
+        return;
+    };
+    assert!(t.pop_due(before).is_none());
+    assert!(t.pop_due(far).is_some());
+}
