@@ -343,11 +343,12 @@ fn reload_applies_a_new_rate_limit_while_a_call_survives() {
     // The call went on through all of it (its end is logged at info, no longer written).
     let r = call.wait(RUN);
     assert!(r.all_succeeded(1), "{r:?}");
-    let ended = (0..250).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        metric(&sbc.admin_get("/metrics"), "palisade_calls_active") == 0.0
-    });
-    assert!(ended, "the call ended in Palisade");
+    // The call ended in Palisade.
+    sbc.wait_metric(
+        "palisade_calls_active",
+        |n| n == 0.0,
+        Duration::from_secs(5),
+    );
     assert_eq!(
         sbc.log_count("CallEnded"),
         0,

@@ -22,7 +22,13 @@ fn metrics_move_as_calls_happen() {
         "palisade_upstream_up{{upstream=\"sip:{}\"}}",
         pbx.local_addr()
     );
-    let before = sbc.admin_get("/metrics");
+    // The probe sent at start is answered by the PBX (a 2xx from the core side): wait for
+    // it, so that it is not counted as one of the calls' responses.
+    let before = sbc.wait_metric(
+        r#"palisade_sip_responses_total{class="2xx",side="core"}"#,
+        |n| n >= 1.0,
+        Duration::from_secs(5),
+    );
     assert_eq!(metric(&before, &upstream), 1.0, "{before}");
     assert_eq!(metric(&before, "palisade_calls_active"), 0.0);
 

@@ -479,6 +479,29 @@ impl Palisade {
         }
     }
 
+    /// Scrapes `/metrics` until the sample `name` satisfies `want`; the last scrape.
+    /// Panics after `timeout` with the value seen, or if the process exits.
+    pub fn wait_metric(
+        &mut self,
+        name: &str,
+        want: impl Fn(f64) -> bool,
+        timeout: Duration,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.admin_get("/metrics");
+            let value = crate::harness::admin::metric(&text, name);
+            if want(value) {
+                return text;
+            }
+            assert!(self.peer.is_running(), "palisade exited");
+            if Instant::now() >= deadline {
+                panic!("palisade: {name} is {value} after {timeout:?}\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The configuration file it runs with.
     pub fn config_path(&self) -> &Path {
         &self.config
