@@ -20,8 +20,8 @@ use crate::uri::next_param;
 /// writes (Via, From, To, Call-ID, CSeq, Contact, a few more) fit.
 const HEAD_CAPACITY: usize = 768;
 
-/// `Content-Length: ` with up to twenty digits, CRLF, and the blank line.
-const CONTENT_LENGTH_LINE_MAX: usize = 40;
+/// The name that starts a Content-Length line Palisade writes.
+const CONTENT_LENGTH: &[u8] = b"Content-Length: ";
 
 /// An edit that would have produced a malformed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -296,7 +296,7 @@ impl<'m> Editor<'m> {
             }
             _ => {
                 let at = self.msg.head_len() - 2;
-                let mut line = b"Content-Length: ".to_vec();
+                let mut line = CONTENT_LENGTH.to_vec();
                 line.extend_from_slice(len.as_bytes());
                 line.extend_from_slice(b"\r\n");
                 self.splices.push((at..at, line));
@@ -495,18 +495,22 @@ impl Builder {
     }
 
     /// The finished message bytes.
-    pub fn build(mut self) -> Result<Bytes, EditError> {
+    pub fn build(self) -> Result<Bytes, EditError> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        // Room for the rest at once: a head grown twice (for the Content-Length line, then
-        // for the body) was a copy of the whole message each time.
-        self.head.reserve(CONTENT_LENGTH_LINE_MAX + self.body.len());
-        self.head.put_slice(b"Content-Length: ");
-        self.head.put_slice(self.body.len().to_string().as_bytes());
-        self.head.put_slice(b"\r\n\r\n");
-        self.head.put_slice(&self.body);
-        Ok(self.head.freeze())
+        // One allocation of exactly the message's size: a transaction may keep the message
+        // for 64 x T1, and the head's spare room would be kept with it.
+        let length = self.body.len().to_string();
+        let mut out = Vec::with_capacity(
+            self.head.len() + CONTENT_LENGTH.len() + length.len() + 4 + self.body.len(),
+        );
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(CONTENT_LENGTH);
+        out.extend_from_slice(length.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
+        Ok(Bytes::from(out))
     }
 
     /// The finished message, parsed.

@@ -43,7 +43,8 @@ pub struct ServerInvite {
     /// holds our To tag; see [`TransactionKey::ack_alias`]).
     ack_key: Option<TransactionKey>,
     request: Message,
-    /// The response sent last: what an INVITE retransmission is answered with.
+    /// The response sent last: what an INVITE retransmission is answered with in
+    /// Proceeding and Completed (none is kept in Accepted).
     last_response: Option<Message>,
     state: ServerInviteState,
     reliability: Reliability,
@@ -134,8 +135,13 @@ impl ServerInvite {
             _ => return Err(TransactionError::WrongState),
         }
         self.timer_trying.clear();
-        self.out.send(response.clone());
-        self.last_response = Some(response);
+        // Accepted answers nothing itself (the TU retransmits its 2xx), and lingers 64*T1:
+        // the response would only be kept alive that long for nothing.
+        self.last_response = match self.state {
+            S::Accepted => None,
+            _ => Some(response.clone()),
+        };
+        self.out.send(response);
         Ok(())
     }
 
