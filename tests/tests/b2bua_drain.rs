@@ -17,13 +17,13 @@ fn sigterm_lets_the_active_call_end_and_refuses_new_ones() {
     let mut pbx = callee(&dir, "pbx", "uas_dialog.xml", role::PBX, &[]);
     let mut sbc = palisade(&[pbx.local_addr()]).start(&dir);
 
-    // A call that stays up for 4 s before its BYE.
+    // A call that stays up for 8 s before its BYE (a new call is refused meanwhile).
     let mut long_call = long_call(
         &dir,
         "phone-long",
         role::PHONE_A,
         sbc.access(),
-        Duration::from_secs(4),
+        Duration::from_secs(8),
     );
     sbc.wait_log_count("CallAnswered", 1, Duration::from_secs(5));
 
