@@ -6,6 +6,7 @@
 //! out as the very bytes that arrived.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -162,7 +163,9 @@ pub struct Header<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
     pub(crate) start: StartLine,
-    pub(crate) headers: Vec<HeaderEntry>,
+    /// Shared, not copied, by the clones of a message (a transaction, its outbox and the
+    /// engine each hold one): the entries never change after the parse.
+    pub(crate) headers: Arc<[HeaderEntry]>,
     /// Bytes up to and including the empty line.
     pub(crate) len: usize,
     pub(crate) content_length: Option<usize>,
@@ -294,10 +297,9 @@ pub(crate) fn parse_head(buf: &[u8], limits: &ParseLimits) -> Result<Head, Parse
             // A message can outlive its parse by half a minute (a transaction keeps its
             // request and last response 64 x T1): the index keeps only the entries it has,
             // not the room for 24.
-            headers.shrink_to_fit();
             return Ok(Head {
                 start,
-                headers,
+                headers: Arc::from(headers),
                 len: end + 2,
                 content_length,
             });
