@@ -78,29 +78,60 @@ const MAX_ACCOUNT_LEN: usize = 128;
 type HandshakeLimiter =
     RateLimiter<NotKeyed, InMemoryState, DrivenClock, NoOpMiddleware<governor::nanos::Nanos>>;
 
-/// The rules and what is built from them, swapped together.
+/// The rules and what is built from them, swapped together. The limiters are shared
+/// with the next rules when their own settings stay the same (see [`Active::next`]).
 #[derive(Debug)]
 struct Active {
     rules: Rules,
-    rates: RateLimits,
-    handshakes: Option<HandshakeLimiter>,
+    rates: Arc<RateLimits>,
+    handshakes: Option<Arc<HandshakeLimiter>>,
 }
 
 impl Active {
     fn new(rules: Rules, clock: &DrivenClock) -> Self {
-        let rates = RateLimits::new(&rules.rates, rules.max_tracked_sources.max(1), clock);
-        let handshakes = NonZeroU32::new(rules.tls_handshakes_per_second).map(|n| {
-            RateLimiter::new(
-                Quota::per_second(n),
-                InMemoryState::default(),
-                clock.clone(),
-            )
-        });
+        Self {
+            rates: Arc::new(Self::rate_limits(&rules, clock)),
+            handshakes: Self::handshake_limiter(&rules, clock),
+            rules,
+        }
+    }
+
+    /// The active state for `rules`, replacing this one. Rate budgets whose rates did not
+    /// change carry over: a reload that only edits, say, the allow list must not hand
+    /// every source, a flooding one included, a fresh burst.
+    fn next(&self, rules: Rules, clock: &DrivenClock) -> Self {
+        let same_rates = rules.rates == self.rules.rates
+            && rules.max_tracked_sources == self.rules.max_tracked_sources;
+        let rates = if same_rates {
+            Arc::clone(&self.rates)
+        } else {
+            Arc::new(Self::rate_limits(&rules, clock))
+        };
+        let handshakes = if rules.tls_handshakes_per_second == self.rules.tls_handshakes_per_second
+        {
+            self.handshakes.clone()
+        } else {
+            Self::handshake_limiter(&rules, clock)
+        };
         Self {
             rules,
             rates,
             handshakes,
         }
+    }
+
+    fn rate_limits(rules: &Rules, clock: &DrivenClock) -> RateLimits {
+        RateLimits::new(&rules.rates, rules.max_tracked_sources.max(1), clock)
+    }
+
+    fn handshake_limiter(rules: &Rules, clock: &DrivenClock) -> Option<Arc<HandshakeLimiter>> {
+        NonZeroU32::new(rules.tls_handshakes_per_second).map(|n| {
+            Arc::new(RateLimiter::new(
+                Quota::per_second(n),
+                InMemoryState::default(),
+                clock.clone(),
+            ))
+        })
     }
 }
 
@@ -134,11 +165,11 @@ impl Guard {
         }
     }
 
-    /// Replaces the rules. Bans, offences and failure counts are kept; rate budgets
-    /// start afresh under the new rates.
+    /// Replaces the rules. Bans, offences and failure counts are kept, and so are the
+    /// rate budgets of rates that did not change; changed rates start afresh.
     pub fn reconfigure(&self, rules: Rules) {
-        let next = Arc::new(Active::new(rules, &self.clock));
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) = next;
+        let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+        *active = Arc::new(active.next(rules, &self.clock));
     }
 
     /// The rules in force.

@@ -525,6 +525,31 @@ fn reconfigure_swaps_the_rules_and_keeps_the_bans() {
 }
 
 #[test]
+fn a_reload_that_keeps_the_rates_keeps_the_budgets() {
+    let t = Instant::now();
+    let g = Guard::new(rules(), t);
+    // Two sources spend their whole INVITE burst (40) at once: admitted, no ban yet.
+    for source in [PHONE, ATTACKER] {
+        let (admitted, _) = send(&g, t, source, INVITE_START, 40, Duration::ZERO);
+        assert_eq!(admitted, 40);
+        assert!(!g.is_banned(t, source));
+    }
+    // Another rule changes, the rates do not: the spent budget stays spent.
+    let mut r = rules();
+    r.allow = vec!["192.0.2.0/24".parse().unwrap()];
+    g.reconfigure(r.clone());
+    assert_eq!(
+        g.check_datagram(t, PHONE, INVITE_START),
+        Verdict::Drop(DropReason::RateLimited)
+    );
+    // New rates (the default is 20/s) start a fresh budget.
+    r.rates.invite = Rate::per_second(30);
+    g.reconfigure(r);
+    let (admitted, _) = send(&g, t, ATTACKER, INVITE_START, 5, Duration::ZERO);
+    assert_eq!(admitted, 5);
+}
+
+#[test]
 fn the_guard_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Guard>();
