@@ -606,11 +606,11 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         code: u16,
         tag: Option<String>,
     ) {
-        let Some(e) = self.servers.get(key) else {
+        let Some(request) = self.servers.get(key).and_then(|e| e.txn.request()) else {
             return;
         };
         let tag = tag.unwrap_or_else(|| self.ids.tag());
-        let mut b = response_to(e.txn.request(), code, Some(&tag));
+        let mut b = response_to(request, code, Some(&tag));
         if code == 503 {
             b.header(HeaderName::RetryAfter, self.cfg.retry_after.to_string());
         }
@@ -663,7 +663,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     ) -> Option<TransactionKey> {
         let txn =
             ClientTxn::new(now, request, reliability(dest.protocol()), self.cfg.timers).ok()?;
-        let key = TransactionKey::for_client(txn.request()).ok()?;
+        let key = txn.key().clone();
         self.clients.insert(
             key.clone(),
             ClientEntry {
@@ -692,7 +692,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         }
         let arm = rearm(&mut e.armed, e.txn.poll_timeout(), now);
         let (side, dest, ctx) = (e.side, e.dest.clone(), e.ctx.clone());
-        let request = e.txn.request().clone();
+        // None once the final response is in: only a failure before it needs the request.
+        let request = e.txn.request().cloned();
         for m in out {
             self.emit(side, dest.clone(), m);
         }
@@ -702,14 +703,15 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 TuEvent::Response(message) => self.client_response(
                     now,
                     &ctx,
-                    &request,
                     Reply {
                         message,
                         synthetic: false,
                     },
                 ),
-                TuEvent::Timeout => self.client_failure(now, &ctx, &request, 408),
-                TuEvent::TransportError => self.client_failure(now, &ctx, &request, 503),
+                TuEvent::Timeout => self.client_failure(now, &ctx, request.as_ref(), 408),
+                TuEvent::TransportError => {
+                    self.client_failure(now, &ctx, request.as_ref(), 503);
+                }
                 TuEvent::Terminated => terminated = true,
                 TuEvent::Ack(_) | TuEvent::RetransmissionAbsorbed => {}
             }
@@ -721,15 +723,22 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         }
     }
 
-    /// A client transaction ended without a response: act as if `code` had come back.
-    fn client_failure(&mut self, now: Instant, ctx: &ClientCtx<F>, request: &Message, code: u16) {
-        let Ok(message) = response_to(request, code, None).build_message() else {
+    /// A client transaction ended without a final response: act as if `code` had come
+    /// back. One that failed after its final response (a transport error on a later
+    /// send) has been answered already, and has let go of its request.
+    fn client_failure(
+        &mut self,
+        now: Instant,
+        ctx: &ClientCtx<F>,
+        request: Option<&Message>,
+        code: u16,
+    ) {
+        let Some(Ok(message)) = request.map(|r| response_to(r, code, None).build_message()) else {
             return;
         };
         self.client_response(
             now,
             ctx,
-            request,
             Reply {
                 message,
                 synthetic: true,
@@ -831,11 +840,11 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
     }
 
     fn answer_options(&mut self, now: Instant, key: &TransactionKey) {
-        let Some(e) = self.servers.get(key) else {
+        let Some(request) = self.servers.get(key).and_then(|e| e.txn.request()) else {
             return;
         };
         let tag = self.ids.tag();
-        let mut b = response_to(e.txn.request(), 200, Some(&tag));
+        let mut b = response_to(request, 200, Some(&tag));
         b.header(HeaderName::Allow, ALLOW);
         b.header(HeaderName::Accept, "application/sdp");
         b.header(HeaderName::Supported, "replaces, timer");
@@ -1190,10 +1199,14 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 }
             }
         }
-        let Some(e) = self.servers.get(skey) else {
+        let Some(req) = self
+            .servers
+            .get(skey)
+            .and_then(|e| e.txn.request())
+            .cloned()
+        else {
             return;
         };
-        let req = e.txn.request().clone();
         let tag = self.ids.tag();
         let reason = resp.reason().and_then(|r| std::str::from_utf8(r).ok());
         let mut b = response_with_reason(&req, code, reason, Some(&tag));
@@ -1384,10 +1397,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             .is_some_and(|se| se < self.cfg.min_se);
         if too_brief {
             if let Some(k) = self.new_server(now, inbound, ServerCtx::Local)
-                && let Some(e) = self.servers.get(&k)
+                && let Some(request) = self.servers.get(&k).and_then(|e| e.txn.request())
             {
                 let tag = self.ids.tag();
-                let mut b = response_to(e.txn.request(), 422, Some(&tag));
+                let mut b = response_to(request, 422, Some(&tag));
                 b.header(HeaderName::MinSe, self.cfg.min_se.to_string());
                 if let Ok(m) = b.build_message() {
                     self.respond(now, &k, m);
@@ -2160,10 +2173,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             use palisade_sip::transaction::{ClientInviteState as S, Transaction};
             t.state() == S::Proceeding
         });
-        if !provisional {
+        // A transaction in Proceeding still holds its INVITE.
+        let (true, Some(invite)) = (provisional, entry.txn.request().cloned()) else {
             return;
-        }
-        let invite = entry.txn.request().clone();
+        };
         let dest = entry.dest.clone();
         let side = entry.side;
         if let Some(m) = cancel_for(&invite) {
@@ -2424,21 +2437,28 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let Some(tag) = msg.from().ok().and_then(|f| f.tag().map(str::to_owned)) else {
             return;
         };
-        if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag)
-            && let Some(ack) = self.calls.get(&id).and_then(|c| c.last_ack[leg].clone())
-            && let Some((side, dest)) = self.leg_target(id, leg)
-        {
+        if let Some((id, leg)) = self.dialog_of(inbound.source.side, msg, &tag) {
+            self.resend_ack(id, leg, None);
+        }
+    }
+
+    /// Sends leg `leg`'s last ACK again (a 2xx was retransmitted: the ACK was lost), if it
+    /// acknowledged the INVITE numbered `cseq` (any, when `None`).
+    fn resend_ack(&mut self, id: u64, leg: usize, cseq: Option<u32>) {
+        let ack = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.last_ack.get(leg)?.clone());
+        let Some(ack) = ack.filter(|a| cseq.is_none_or(|n| a.cseq().is_ok_and(|c| c.seq == n)))
+        else {
+            return;
+        };
+        if let Some((side, dest)) = self.leg_target(id, leg) {
             self.emit(side, dest, ack);
         }
     }
 
-    fn client_response(
-        &mut self,
-        now: Instant,
-        ctx: &ClientCtx<F>,
-        request: &Message,
-        reply: Reply,
-    ) {
+    fn client_response(&mut self, now: Instant, ctx: &ClientCtx<F>, reply: Reply) {
         let failed = reply.upstream_failed();
         let unanswered = reply.synthetic;
         let resp = reply.message;
@@ -2457,7 +2477,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             ClientCtx::CallStart { call } => self.call_start_response(now, *call, resp, failed),
             ClientCtx::Probe { upstream } => self.probe_response(*upstream, &resp, failed),
             ClientCtx::Own { call } => {
-                let is_bye = request.method() == Some(&Method::Bye);
+                let is_bye = resp.cseq().is_ok_and(|c| c.method == Method::Bye);
                 let code = resp.status().unwrap_or(500);
                 if is_bye && code >= 200 {
                     let e = Ending::new("hung up by Palisade", EndedBy::Palisade);
@@ -2482,7 +2502,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                     return;
                 }
                 match call {
-                    Some(id) => self.relay_in_dialog_response(now, *id, server, request, &resp),
+                    Some(id) => self.relay_in_dialog_response(now, *id, server, &resp),
                     None => self.relay_plain_response(now, server, &resp),
                 }
             }
@@ -2507,7 +2527,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         if e.side != Side::Access {
             return;
         }
-        let req = e.txn.request();
+        let Some(req) = e.txn.request() else {
+            return;
+        };
         let creds = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
             .into_iter()
             .flat_map(|h| req.credentials(h))
@@ -2560,7 +2582,12 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         reg: &RegisterCtx<F>,
         next: usize,
     ) {
-        let Some(req) = self.servers.get(server).map(|e| e.txn.request().clone()) else {
+        let Some(req) = self
+            .servers
+            .get(server)
+            .and_then(|e| e.txn.request())
+            .cloned()
+        else {
             return;
         };
         self.send_register(
@@ -2583,7 +2610,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             return;
         }
         let toward = e.side;
-        let req = e.txn.request().clone();
+        // None once answered: a second final response has nowhere to go.
+        let Some(req) = e.txn.request().cloned() else {
+            return;
+        };
         // As `referral_target`: Palisade itself toward the phone, the sender toward the core.
         let protocol = e.reply.protocol();
         let refer_addr = match toward {
@@ -2611,7 +2641,6 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         now: Instant,
         id: u64,
         server: &TransactionKey,
-        request: &Message,
         resp: &Message,
     ) {
         let code = resp.status().unwrap_or(500);
@@ -2621,8 +2650,21 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let Some(e) = self.servers.get(server) else {
             return;
         };
-        let req = e.txn.request().clone();
         let side = e.side;
+        // None once answered: this side gets Palisade's own 2xx retransmissions until its
+        // ACK, and a 2xx the other side retransmits means that the ACK it was sent was lost.
+        let Some(req) = e.txn.request().cloned() else {
+            let invite_2xx =
+                (200..300).contains(&code) && resp.cseq().is_ok_and(|c| c.method == Method::Invite);
+            let other = self
+                .calls
+                .get(&id)
+                .and_then(|c| c.legs.iter().position(|l| l.side != side));
+            if let (true, Some(leg)) = (invite_2xx, other) {
+                self.resend_ack(id, leg, resp.cseq().ok().map(|c| c.seq));
+            }
+            return;
+        };
         let method = req.method().cloned().unwrap_or(Method::Options);
         let Some(call) = self.calls.get_mut(&id) else {
             // The call ended meanwhile (BYE crossing): answer with what came back.
@@ -2638,7 +2680,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         }
         if (200..300).contains(&code) && method == Method::Invite {
             // The other leg's 2xx is ACKed when this leg's ACK arrives.
-            call.pending_ack[other] = request.cseq().ok().map(|c| c.seq);
+            call.pending_ack[other] = resp.cseq().ok().map(|c| c.seq);
         }
         let m = match self.relay_response(id, to_leg, &req, resp) {
             Ok(Some(m)) => m,

@@ -53,7 +53,7 @@ impl ServerTxn {
         })
     }
 
-    pub(crate) fn request(&self) -> &Message {
+    pub(crate) fn request(&self) -> Option<&Message> {
         dispatch!(self, t => t.request())
     }
 
@@ -123,8 +123,12 @@ impl ClientTxn {
         })
     }
 
-    pub(crate) fn request(&self) -> &Message {
+    pub(crate) fn request(&self) -> Option<&Message> {
         dispatch!(self, t => t.request())
+    }
+
+    pub(crate) fn key(&self) -> &TransactionKey {
+        dispatch!(self, t => t.key())
     }
 
     pub(crate) fn on_response(

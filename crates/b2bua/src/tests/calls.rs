@@ -137,6 +137,11 @@ fn the_pbx_hangs_up_and_reinvites() {
         phone_ack.cseq().unwrap().seq,
         phone_reinvite.cseq().unwrap().seq
     );
+    // That ACK was lost: the phone's 2xx comes again and gets the same ACK, though the
+    // re-INVITE's transactions no longer hold its request.
+    w.phone_sends(reply(phone_reinvite, 200, None));
+    let again = w.one_sent_to(Side::Access);
+    assert_eq!(again.as_bytes(), phone_ack.as_bytes());
 
     // BYE from the PBX.
     w.pbx_sends(pbx_in_dialog("BYE", 11, &invite, "pbx1", "z9hG4bKx2"));

@@ -35,7 +35,9 @@ pub enum ClientInviteState {
 #[derive(Debug)]
 pub struct ClientInvite {
     key: TransactionKey,
-    request: Message,
+    /// Until the final response: it is retransmitted and the ACK for a non-2xx is built
+    /// from it; Accepted and Completed linger (64*T1, timer D) without it.
+    request: Option<Message>,
     /// The ACK for the non-2xx final response, kept to answer its retransmissions.
     ack: Option<Message>,
     state: ClientInviteState,
@@ -74,7 +76,7 @@ impl ClientInvite {
         }
         let mut t = Self {
             key,
-            request: request.clone(),
+            request: Some(request.clone()),
             ack: None,
             state: ClientInviteState::Calling,
             reliability,
@@ -93,9 +95,9 @@ impl ClientInvite {
         Ok(t)
     }
 
-    /// The INVITE this transaction sends.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// The INVITE this transaction sends, until a final response arrives.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// A response the transport layer matched to this transaction.
@@ -117,6 +119,7 @@ impl ClientInvite {
             }
             (S::Calling | S::Proceeding, 200..=299) => {
                 self.state = S::Accepted;
+                self.request = None;
                 self.timer_a.clear();
                 self.timer_b.clear();
                 self.timer_m.set(now, self.config.transaction_timeout());
@@ -125,7 +128,9 @@ impl ClientInvite {
             (S::Calling | S::Proceeding, _) => {
                 // Build the ACK before changing anything: a response we cannot ACK (no To)
                 // is refused and the transaction keeps waiting.
-                let ack = build_ack(&self.request, &response)?;
+                let invite = self.request.as_ref().ok_or(TransactionError::WrongState)?;
+                let ack = build_ack(invite, &response)?;
+                self.request = None;
                 self.state = S::Completed;
                 self.timer_a.clear();
                 self.timer_b.clear();
@@ -170,8 +175,11 @@ impl ClientInvite {
             return;
         }
         // Timer A doubles without a cap; timer B ends it after 64*T1 (§17.1.1.2).
-        if self.state == S::Calling && self.timer_a.fire(now, None) {
-            self.out.send(self.request.clone());
+        if self.state == S::Calling
+            && self.timer_a.fire(now, None)
+            && let Some(invite) = &self.request
+        {
+            self.out.send(invite.clone());
         }
     }
 

@@ -30,7 +30,9 @@ pub enum ClientNonInviteState {
 #[derive(Debug)]
 pub struct ClientNonInvite {
     key: TransactionKey,
-    request: Message,
+    /// Until the final response, for retransmissions; Completed lingers (timer K)
+    /// without it.
+    request: Option<Message>,
     state: ClientNonInviteState,
     reliability: Reliability,
     config: TimerConfig,
@@ -57,7 +59,7 @@ impl ClientNonInvite {
         let key = TransactionKey::for_client(&request)?;
         let mut t = Self {
             key,
-            request: request.clone(),
+            request: Some(request.clone()),
             state: ClientNonInviteState::Trying,
             reliability,
             config,
@@ -74,9 +76,9 @@ impl ClientNonInvite {
         Ok(t)
     }
 
-    /// The request this transaction sends.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// The request this transaction sends, until a final response arrives.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// A response the transport layer matched to this transaction.
@@ -94,6 +96,7 @@ impl ClientNonInvite {
             }
             (S::Trying | S::Proceeding, _) => {
                 self.state = S::Completed;
+                self.request = None;
                 self.timer_e.clear();
                 self.timer_f.clear();
                 self.out.tell(TuEvent::Response(response));
@@ -126,8 +129,8 @@ impl ClientNonInvite {
             S::Proceeding => self.timer_e.fire_fixed(now, self.config.t2),
             S::Completed | S::Terminated => false,
         };
-        if fired {
-            self.out.send(self.request.clone());
+        if fired && let Some(request) = &self.request {
+            self.out.send(request.clone());
         }
     }
 

@@ -42,7 +42,9 @@ pub struct ServerInvite {
     /// The key the ACK will carry if it differs from `key` (RFC 2543 peers, whose ACK
     /// holds our To tag; see [`TransactionKey::ack_alias`]).
     ack_key: Option<TransactionKey>,
-    request: Message,
+    /// Until the final response: Accepted and Completed linger (64*T1) with nothing that
+    /// needs the INVITE, and it is the largest message of a call.
+    request: Option<Message>,
     /// The response sent last: what an INVITE retransmission is answered with in
     /// Proceeding and Completed (none is kept in Accepted).
     last_response: Option<Message>,
@@ -80,7 +82,7 @@ impl ServerInvite {
         Ok(Self {
             key,
             ack_key: None,
-            request,
+            request: Some(request),
             last_response: None,
             state: ServerInviteState::Proceeding,
             reliability,
@@ -94,9 +96,9 @@ impl ServerInvite {
         })
     }
 
-    /// The INVITE that created this transaction.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// The INVITE that created this transaction, until the final response is sent.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// The extra key under which the ACK for our final response will arrive, once that
@@ -135,6 +137,9 @@ impl ServerInvite {
             _ => return Err(TransactionError::WrongState),
         }
         self.timer_trying.clear();
+        if self.state != S::Proceeding {
+            self.request = None;
+        }
         // Accepted answers nothing itself (the TU retransmits its 2xx), and lingers 64*T1:
         // the response would only be kept alive that long for nothing.
         self.last_response = match self.state {
@@ -227,7 +232,10 @@ impl ServerInvite {
     /// The 100 Trying the transaction sends on the TU's behalf (§17.2.1, §8.2.6.1). A
     /// request whose headers cannot be copied into a response simply gets none.
     fn send_trying(&mut self) {
-        if let Ok(trying) = response_to(&self.request, 100, None).build_message() {
+        let Some(request) = &self.request else {
+            return;
+        };
+        if let Ok(trying) = response_to(request, 100, None).build_message() {
             self.out.send(trying.clone());
             self.last_response = Some(trying);
         }

@@ -29,7 +29,9 @@ pub enum ServerNonInviteState {
 #[derive(Debug)]
 pub struct ServerNonInvite {
     key: TransactionKey,
-    request: Message,
+    /// Until the final response: Completed lingers 64*T1 with only that response, which
+    /// is all a retransmitted request needs.
+    request: Option<Message>,
     last_response: Option<Message>,
     state: ServerNonInviteState,
     reliability: Reliability,
@@ -53,7 +55,7 @@ impl ServerNonInvite {
         }
         Ok(Self {
             key: TransactionKey::for_server(&request)?,
-            request,
+            request: Some(request),
             last_response: None,
             state: ServerNonInviteState::Trying,
             reliability,
@@ -63,9 +65,9 @@ impl ServerNonInvite {
         })
     }
 
-    /// The request that created this transaction.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// The request that created this transaction, until the final response is sent.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// A response from the TU: provisional ones until the final one (§17.2.2).
@@ -84,6 +86,7 @@ impl ServerNonInvite {
         self.out.send(response.clone());
         self.last_response = Some(response);
         if self.state == S::Completed {
+            self.request = None;
             // Timer J: 64*T1 to absorb retransmissions over UDP, none over a reliable
             // transport.
             let linger = self.reliability.linger(self.config.transaction_timeout());

@@ -76,6 +76,7 @@ fn non_2xx_is_acked_per_17_1_1_3() {
     let resp = response(&invite(), 486);
     t.on_response(now, resp).unwrap();
     assert_eq!(t.state(), S::Completed);
+    assert!(t.request().is_none(), "the ACK is built, the INVITE let go");
     let [ack] = transmits(&mut t).try_into().unwrap();
     assert_eq!(ack.method(), Some(&Method::Ack));
     assert_eq!(ack.request_uri_str(), Some("sip:bob@example.com"));
@@ -130,6 +131,7 @@ fn every_2xx_reaches_the_tu_until_timer_m() {
     let now = clock.advance(ms(50));
     t.on_response(now, response(&invite(), 200)).unwrap();
     assert_eq!(t.state(), S::Accepted);
+    assert!(t.request().is_none(), "Accepted lingers without the INVITE");
     assert!(
         transmits(&mut t).is_empty(),
         "the TU ACKs a 2xx, not the transaction"

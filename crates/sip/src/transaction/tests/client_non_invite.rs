@@ -52,8 +52,13 @@ fn final_response_completes_and_absorbs_retransmissions_until_timer_k() {
     let (mut clock, mut t) = start(Reliability::Unreliable);
     transmits(&mut t);
     let now = clock.advance(ms(100));
+    assert!(t.request().is_some());
     t.on_response(now, response(&options(), 200)).unwrap();
     assert_eq!(t.state(), S::Completed);
+    assert!(
+        t.request().is_none(),
+        "Completed lingers without the request"
+    );
     assert!(matches!(events(&mut t).as_slice(), [TuEvent::Response(r)] if r.status() == Some(200)));
     t.on_response(now, response(&options(), 200)).unwrap();
     assert!(matches!(

@@ -76,9 +76,14 @@ fn absorbs_invite_retransmissions_with_the_last_provisional() {
 #[test]
 fn timer_g_retransmits_until_timer_h() {
     let (mut clock, mut t) = start(Reliability::Unreliable);
+    assert!(t.request().is_some());
     t.send_response(clock.now, response(&invite(), 486))
         .unwrap();
     assert_eq!(t.state(), S::Completed);
+    assert!(
+        t.request().is_none(),
+        "the final response is all Completed keeps"
+    );
     let (sent, evs) = run_alone(&mut t, &mut clock, ms(100_000));
     assert!(sent.iter().all(|(_, l)| l == "SIP/2.0 486 Busy Here"));
     let times: Vec<_> = sent.iter().map(|(at, _)| *at).collect();
@@ -137,6 +142,7 @@ fn accepted_absorbs_invites_and_passes_2xx_retransmissions_until_timer_l() {
     t.send_response(clock.now, response(&invite(), 200))
         .unwrap();
     assert_eq!(t.state(), S::Accepted);
+    assert!(t.request().is_none(), "Accepted lingers without the INVITE");
     assert_eq!(transmits(&mut t).len(), 1);
     let now = clock.advance(ms(500));
     t.on_request(now, invite()).unwrap();

@@ -29,11 +29,13 @@ fn retransmissions_get_the_last_response_until_timer_j() {
     let now = clock.advance(ms(10));
     t.send_response(now, response(&options(), 180)).unwrap();
     assert_eq!(t.state(), S::Proceeding);
+    assert!(t.request().is_some(), "kept until the final response");
     assert_eq!(transmits(&mut t).len(), 1);
     t.on_request(now, options()).unwrap();
     assert_eq!(start_line(&transmits(&mut t)[0]), "SIP/2.0 180 Ringing");
     t.send_response(now, response(&options(), 200)).unwrap();
     assert_eq!(t.state(), S::Completed);
+    assert!(t.request().is_none(), "Completed keeps only its response");
     transmits(&mut t);
     let now = clock.advance(ms(20_000));
     t.on_request(now, options()).unwrap();

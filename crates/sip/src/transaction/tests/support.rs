@@ -173,7 +173,6 @@ pub(super) trait Endpoint: Transaction + Sized {
         reliability: Reliability,
         config: TimerConfig,
     ) -> Result<Self, TransactionError>;
-    fn request(&self) -> &Message;
     /// A message from the network.
     fn receive(&mut self, now: Instant, msg: Message) -> Result<(), TransactionError>;
     /// A response from the TU (server side).
@@ -190,9 +189,6 @@ macro_rules! endpoint {
                 config: TimerConfig,
             ) -> Result<Self, TransactionError> {
                 <$ty>::new(now, msg, reliability, config)
-            }
-            fn request(&self) -> &Message {
-                <$ty>::request(self)
             }
             fn receive(&mut self, now: Instant, msg: Message) -> Result<(), TransactionError> {
                 self.$recv(now, msg)
@@ -264,6 +260,9 @@ pub(super) struct Pair<C, S> {
     pub(super) clock: Clock,
     pub(super) client: C,
     pub(super) server: Option<S>,
+    /// The request the server was created with: its TU answers it (the server itself
+    /// lets go of it at its final response, and a TU may retransmit its 2xx after that).
+    server_request: Option<Message>,
     pub(super) reliability: Reliability,
     pub(super) config: TimerConfig,
     pub(super) latency: Duration,
@@ -287,6 +286,7 @@ impl<C: Endpoint, S: Endpoint> Pair<C, S> {
             clock,
             client,
             server: None,
+            server_request: None,
             reliability,
             config,
             latency: ms(10),
@@ -374,6 +374,7 @@ impl<C: Endpoint, S: Endpoint> Pair<C, S> {
             };
             match &mut self.server {
                 None => {
+                    self.server_request = Some(m.clone());
                     self.server = Some(S::create(now, m, self.reliability, self.config).unwrap())
                 }
                 // A terminated server refuses; a real element would start a new one.
@@ -391,7 +392,7 @@ impl<C: Endpoint, S: Endpoint> Pair<C, S> {
         if self.client.poll_timeout().is_some_and(|t| t <= now) {
             self.client.on_timeout(now);
         }
-        if let Some(s) = &mut self.server {
+        if let (Some(s), Some(request)) = (&mut self.server, &self.server_request) {
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.on_timeout(now);
             }
@@ -403,7 +404,7 @@ impl<C: Endpoint, S: Endpoint> Pair<C, S> {
                 let Some((_, code)) = self.tu_script.pop_front() else {
                     break;
                 };
-                let r = response(s.request(), code);
+                let r = response(request, code);
                 s.respond(now, r).unwrap();
             }
         }
