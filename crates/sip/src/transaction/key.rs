@@ -4,6 +4,8 @@
 //! host comparisons ignore ASCII case (§7.3.1: tokens and host names compare
 //! case-insensitively), so both are lower-cased when a key is made.
 
+use std::sync::Arc;
+
 use crate::message::{HeaderError, Message};
 use crate::method::Method;
 
@@ -24,23 +26,26 @@ pub enum KeyError {
 ///
 /// Client and server keys are different variants, so one table can hold both without a
 /// request we sent ever matching one we received.
+///
+/// A clone shares the text: a transaction's key is held by its table, by each of its
+/// deadlines and by the transactions relayed to or from it, for as long as it lingers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TransactionKey {
     /// A client transaction (§17.1.3): the branch we put in the top Via, and the CSeq
     /// method, since a CANCEL reuses its INVITE's branch.
-    Client { branch: Box<str>, method: Method },
+    Client { branch: Arc<str>, method: Method },
     /// A server transaction whose request carries an RFC 3261 branch (magic cookie and
     /// more, §17.2.3): branch, the top Via sent-by (two clients could pick the same
     /// branch), and the method, with ACK counted as INVITE so the ACK for a non-2xx
     /// response finds its INVITE transaction.
     Server {
-        branch: Box<str>,
-        sent_by: Box<str>,
+        branch: Arc<str>,
+        sent_by: Arc<str>,
         method: Method,
     },
     /// A server transaction for a request without an RFC 3261 branch (RFC 2543 peers;
     /// also a bare `z9hG4bK`, RFC 4475 §3.2.1).
-    Legacy(Box<LegacyKey>),
+    Legacy(Arc<LegacyKey>),
 }
 
 /// The §17.2.3 fallback for requests from RFC 2543 peers: Request-URI, To tag, From tag,
@@ -114,7 +119,7 @@ impl TransactionKey {
         let cseq = req.cseq()?;
         let to = req.to()?;
         let from = req.from()?;
-        Ok(Self::Legacy(Box::new(LegacyKey {
+        Ok(Self::Legacy(Arc::new(LegacyKey {
             request_uri: request_uri.into(),
             to_tag: to.tag().map(Into::into),
             from_tag: from.tag().map(Into::into),
@@ -143,7 +148,7 @@ impl TransactionKey {
         let mut target = self.clone();
         match &mut target {
             Self::Client { method, .. } | Self::Server { method, .. } => *method = Method::Invite,
-            Self::Legacy(k) => k.method = Method::Invite,
+            Self::Legacy(k) => Arc::make_mut(k).method = Method::Invite,
         }
         Some(target)
     }
@@ -158,9 +163,9 @@ impl TransactionKey {
         if k.method != Method::Invite || k.to_tag.as_deref() == response_to_tag {
             return None;
         }
-        let mut alias = k.clone();
+        let mut alias = LegacyKey::clone(k);
         alias.to_tag = response_to_tag.map(Into::into);
-        Some(Self::Legacy(alias))
+        Some(Self::Legacy(Arc::new(alias)))
     }
 
     /// True when `response` belongs to the client transaction with this key (§17.1.3):
