@@ -142,8 +142,11 @@ pub struct B2bua<F, M = NoMedia, P = OpenPolicy> {
     media: M,
     policy: P,
     ids: IdGen,
-    servers: TransactionTable<ServerEntry<F>>,
-    clients: TransactionTable<ClientEntry<F>>,
+    /// Boxed, as `calls`: tens of thousands of transactions linger 64 x T1 at a steady
+    /// call rate, and a table of pointer-sized slots doubles (and rehashes) a few
+    /// megabytes, not tens.
+    servers: TransactionTable<Box<ServerEntry<F>>>,
+    clients: TransactionTable<Box<ClientEntry<F>>>,
     /// Boxed: a call is over a kilobyte, and a table holds up to twice as many slots as
     /// entries; slots of a pointer keep the empty ones cheap.
     calls: HashMap<u64, Box<Call<F>>>,
@@ -370,6 +373,26 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         self.timers.len()
     }
 
+    /// Ringing deadlines held, live or not.
+    #[cfg(test)]
+    pub(crate) fn ring_deadlines_pending(&self) -> usize {
+        self.ring_deadlines.len()
+    }
+
+    /// Queues a call's ringing deadline. An answered or ended call leaves its entry
+    /// behind, and at a steady rate those would be the whole queue: every call of the
+    /// last `invite_timeout` (three minutes). Once the queue holds twice as many entries
+    /// as there are calls, the dead ones are dropped, so that it follows the calls up,
+    /// not the call rate; each drop costs no more than the pushes since the last one.
+    fn push_ring_deadline(&mut self, at: Instant, id: u64) {
+        if self.ring_deadlines.len() >= (2 * self.calls.len()).max(TIMERS_COMPACT_MIN) {
+            let calls = &self.calls;
+            self.ring_deadlines
+                .retain(|(_, id)| calls.get(id).is_some_and(|c| c.ring_deadline.is_some()));
+        }
+        self.ring_deadlines.push_back((at, id));
+    }
+
     fn emit(&mut self, side: Side, destination: Destination<F>, message: Message) {
         self.outbox.push_back(Transmit {
             side,
@@ -570,13 +593,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         };
         self.servers.insert(
             key.clone(),
-            ServerEntry {
+            Box::new(ServerEntry {
                 txn,
                 reply: inbound.source.reply_destination(),
                 side: inbound.source.side,
                 ctx,
                 armed: None,
-            },
+            }),
         );
         if let Some(alias) = invite_ack {
             self.servers.alias(alias, key.clone());
@@ -666,13 +689,13 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let key = txn.key().clone();
         self.clients.insert(
             key.clone(),
-            ClientEntry {
+            Box::new(ClientEntry {
                 txn,
                 dest,
                 side,
                 ctx,
                 armed: None,
-            },
+            }),
         );
         self.drain_client(now, &key);
         Some(key)
@@ -1496,8 +1519,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             }
         }
         call.ring_deadline = Some(now + self.cfg.invite_timeout);
-        self.ring_deadlines
-            .push_back((now + self.cfg.invite_timeout, id));
+        self.push_ring_deadline(now + self.cfg.invite_timeout, id);
         self.index_leg(&call, 0);
         self.index_leg(&call, 1);
         self.calls.insert(id, Box::new(call));

@@ -714,6 +714,31 @@ fn a_pbx_that_wants_a_longer_session_interval_is_asked_again_and_the_phone_sees_
     );
 }
 
+/// A call from the phone that the PBX answers with `ok(invite)` and the phone hangs up;
+/// then `gap` passes.
+fn call_and_hang_up(
+    w: &mut World,
+    i: usize,
+    ok: impl Fn(&palisade_sip::Message) -> palisade_sip::Message,
+    gap: Duration,
+) {
+    w.phone_sends(phone_invite(&format!("heap-{i}"), &format!("z9hG4bKh{i}")));
+    let invite = w.one_sent_to(Side::Core);
+    w.pbx_sends(ok(&invite));
+    let ok = w
+        .all_sent_to(Side::Access)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap();
+    w.phone_sends(phone_in_dialog("ACK", 1, &ok, &format!("z9hG4bKh{i}a")));
+    w.take();
+    w.phone_sends(phone_in_dialog("BYE", 2, &ok, &format!("z9hG4bKh{i}b")));
+    let bye = w.one_sent_to(Side::Core);
+    w.pbx_sends(reply(&bye, 200, None));
+    w.take();
+    w.advance(gap);
+}
+
 #[test]
 fn ended_calls_do_not_leave_their_session_deadlines_in_the_timer_heap() {
     let mut cfg = config(&[PBX]);
@@ -722,29 +747,37 @@ fn ended_calls_do_not_leave_their_session_deadlines_in_the_timer_heap() {
     let mut w = World::with_config(cfg);
     const CALLS: usize = 6000;
     for i in 0..CALLS {
-        w.phone_sends(phone_invite(&format!("heap-{i}"), &format!("z9hG4bKh{i}")));
-        let invite = w.one_sent_to(Side::Core);
-        w.pbx_sends(ok_with_session_timer(&invite, "pbxh", "1800;refresher=uas"));
-        let ok = w
-            .all_sent_to(Side::Access)
-            .into_iter()
-            .find(|m| m.status() == Some(200))
-            .unwrap();
-        w.phone_sends(phone_in_dialog("ACK", 1, &ok, &format!("z9hG4bKh{i}a")));
-        w.take();
-        w.phone_sends(phone_in_dialog("BYE", 2, &ok, &format!("z9hG4bKh{i}b")));
-        let bye = w.one_sent_to(Side::Core);
-        w.pbx_sends(reply(&bye, 200, None));
-        w.take();
         // A call every 100 ms: each call's transactions expire 32 s later, its session
         // deadline (half an hour away) would outlive the whole test.
-        w.advance(Duration::from_millis(100));
+        let ok = |invite: &palisade_sip::Message| {
+            ok_with_session_timer(invite, "pbxh", "1800;refresher=uas")
+        };
+        call_and_hang_up(&mut w, i, ok, Duration::from_millis(100));
     }
     assert_eq!(w.b.calls(), 0);
     assert!(
         w.b.timers_pending() < CALLS,
         "{} deadlines pending after {CALLS} calls ended",
         w.b.timers_pending()
+    );
+}
+
+#[test]
+fn answered_calls_do_not_pile_up_in_the_ringing_queue() {
+    let mut cfg = config(&[PBX]);
+    cfg.probe.interval = Duration::from_secs(100_000);
+    let mut w = World::with_config(cfg);
+    // 6000 calls in 60 s, all of them within the three minutes of invite_timeout.
+    const CALLS: usize = 6000;
+    for i in 0..CALLS {
+        let ok = |invite: &palisade_sip::Message| reply(invite, 200, Some("pbxh"));
+        call_and_hang_up(&mut w, i, ok, Duration::from_millis(10));
+    }
+    assert_eq!(w.b.calls(), 0);
+    assert!(
+        w.b.ring_deadlines_pending() <= 4096,
+        "{} ringing deadlines held after {CALLS} calls answered and ended",
+        w.b.ring_deadlines_pending()
     );
 }
 
