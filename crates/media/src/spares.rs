@@ -9,9 +9,10 @@
 //!
 //! A pair waiting here is leased from the pool like any other, so it counts as in use;
 //! the binder leaves the pool's last `depth` pairs to the callers, and a caller that finds
-//! the pool empty has the waiting pairs given back first, so pairs waiting on one address
-//! never refuse a call on another. A datagram that reached a waiting socket (a scanner probing the range) is read and
-//! dropped when the pair is taken: a stream starts with empty sockets.
+//! the pool empty has the waiting pairs given back first (the one being bound too), so
+//! pairs waiting on one address never refuse a call on another. A datagram that reached
+//! a waiting socket (a scanner probing the range) is read and dropped when the pair is
+//! taken: a stream starts with empty sockets.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -37,13 +38,18 @@ const DRAIN_AT_MOST: usize = 64;
 #[derive(Debug, Default)]
 struct State {
     queues: HashMap<IpAddr, VecDeque<BoundPair>>,
+    /// The binder holds a pair it is binding: leased from the pool, in no queue yet.
+    binding: bool,
     stop: bool,
 }
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
+    /// Wakes the binder: a queue ran short, or stop.
     wake: Condvar,
+    /// Tells a caller waiting in [`Spares::release`] that the binder's pair is queued.
+    settled: Condvar,
     depth: usize,
 }
 
@@ -53,7 +59,8 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An address whose queue is short, or `None` to stop.
+    /// An address whose queue is short, or `None` to stop. The binder is `binding` from
+    /// then on, until [`Shared::settle`].
     fn next_short(&self) -> Option<IpAddr> {
         let mut state = self.lock();
         loop {
@@ -66,6 +73,7 @@ impl Shared {
                 .find(|(_, q)| q.len() < self.depth)
                 .map(|(ip, _)| *ip)
             {
+                state.binding = true;
                 return Some(ip);
             }
             state = self
@@ -93,6 +101,7 @@ impl Spares {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            settled: Condvar::new(),
             depth,
         });
         let thread = if depth == 0 {
@@ -129,15 +138,21 @@ impl Spares {
     }
 
     /// Gives every waiting pair back to the pool (the addresses stay stocked, as far as
-    /// the pool has room).
+    /// the pool has room), the one the binder is binding too: a caller that found the
+    /// pool empty must not miss the last pair because it was between the pool and a
+    /// queue.
     pub(crate) fn release(&self) {
-        let waiting: Vec<VecDeque<BoundPair>> = self
-            .shared
-            .lock()
-            .queues
-            .values_mut()
-            .map(std::mem::take)
-            .collect();
+        let mut state = self.shared.lock();
+        while state.binding && !state.stop {
+            state = self
+                .shared
+                .settled
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let waiting: Vec<VecDeque<BoundPair>> =
+            state.queues.values_mut().map(std::mem::take).collect();
+        drop(state);
         drop(waiting);
     }
 
@@ -148,6 +163,7 @@ impl Spares {
         state.queues.clear();
         drop(state);
         self.shared.wake.notify_all();
+        self.shared.settled.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -162,21 +178,18 @@ impl Drop for Spares {
 
 fn bind_ahead(shared: &Shared, bind: &impl Fn(IpAddr) -> Result<BoundPair, RelayError>) {
     while let Some(ip) = shared.next_short() {
-        match bind(ip) {
-            Ok(pair) => {
-                let mut state = shared.lock();
-                if state.stop {
-                    return;
-                }
-                state.queues.entry(ip).or_default().push_back(pair);
-            }
+        let bound = bind(ip);
+        let mut state = shared.lock();
+        state.binding = false;
+        shared.settled.notify_all();
+        if state.stop {
+            return;
+        }
+        match bound {
+            Ok(pair) => state.queues.entry(ip).or_default().push_back(pair),
             Err(e) => {
                 if !matches!(e, RelayError::PortsExhausted { .. }) {
                     tracing::debug!(%ip, error = %e, "cannot bind a media port pair ahead of need");
-                }
-                let state = shared.lock();
-                if state.stop {
-                    return;
                 }
                 // Woken early only to stop.
                 let _ = shared.wake.wait_timeout(state, RETRY_AFTER);
