@@ -2676,14 +2676,16 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         // None once answered: this side gets Palisade's own 2xx retransmissions until its
         // ACK, and a 2xx the other side retransmits means that the ACK it was sent was lost.
         let Some(req) = e.txn.request().cloned() else {
-            let invite_2xx =
-                (200..300).contains(&code) && resp.cseq().is_ok_and(|c| c.method == Method::Invite);
+            let invite_2xx = resp
+                .cseq()
+                .ok()
+                .filter(|c| (200..300).contains(&code) && c.method == Method::Invite);
             let other = self
                 .calls
                 .get(&id)
                 .and_then(|c| c.legs.iter().position(|l| l.side != side));
-            if let (true, Some(leg)) = (invite_2xx, other) {
-                self.resend_ack(id, leg, resp.cseq().ok().map(|c| c.seq));
+            if let (Some(cseq), Some(leg)) = (invite_2xx, other) {
+                self.resend_ack(id, leg, Some(cseq.seq));
             }
             return;
         };

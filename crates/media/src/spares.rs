@@ -60,7 +60,7 @@ impl Shared {
     }
 
     /// An address whose queue is short, or `None` to stop. The binder is `binding` from
-    /// then on, until [`Shared::settle`].
+    /// then on, until it has queued that address's pair or failed to bind one.
     fn next_short(&self) -> Option<IpAddr> {
         let mut state = self.lock();
         loop {
