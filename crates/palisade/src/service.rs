@@ -893,6 +893,27 @@ fn handle(
             }
             engine.handle_flow_closed(&flow.id, flow.remote);
         }
+        TransportEvent::SendFailed(flow) => {
+            // A UDP transaction is sent either back over a flow or to an address; the
+            // failed datagram says which socket and address, not which of the two.
+            let (protocol, remote) = (flow.protocol, flow.remote);
+            engine.handle_transport_error(
+                now,
+                &Destination::Flow {
+                    flow: flow.id,
+                    protocol,
+                    remote,
+                },
+            );
+            engine.handle_transport_error(
+                now,
+                &Destination::Address {
+                    side: flow.side,
+                    protocol,
+                    addr: remote,
+                },
+            );
+        }
         TransportEvent::KeepAlive(_) => {}
     }
 }
@@ -904,6 +925,8 @@ fn flush(
     outgoing: &mut Outgoing,
     observer: &mut Observer,
 ) {
+    // Everything sent here reaches the UDP sending thread in one wake-up.
+    let _batch = transports.batch();
     loop {
         let mut failed = Vec::new();
         while let Some(Transmit {

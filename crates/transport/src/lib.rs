@@ -12,7 +12,9 @@
 //!   Each connection has a reader task (a `StreamFramer`, with idle and per-message
 //!   timeouts) and a writer task fed by a bounded queue, so sending never waits on a slow
 //!   peer: a peer that lets its queue fill is disconnected.
-//! - [`Transports::send`] never waits. Connections are reused per (side, protocol, remote
+//! - [`Transports::send`] never waits. UDP datagrams go to a thread of their own that
+//!   calls `sendto` (the kernel's delivery work then runs on another core than the caller's);
+//!   [`Transports::batch`] hands a burst of them over in one wake-up. Connections are reused per (side, protocol, remote
 //!   address) and opened on demand; a request too large for UDP moves to TCP
 //!   (RFC 3261 §18.1.1).
 //! - An [`Admission`] check (given to [`Transports::bind_with`]) sees every access-side
@@ -58,6 +60,7 @@ mod tls;
 mod transports;
 mod types;
 mod udp;
+mod udp_sender;
 mod via;
 
 pub use admission::{Admission, AdmitAll};
@@ -66,3 +69,4 @@ pub use stats::TransportStats;
 pub use tls::{CertificateFiles, TlsClientSettings, TlsError, TlsSettings};
 pub use transports::{BindError, SendError, Transports};
 pub use types::{Flow, FlowId, ListenSpec, Protocol, SendOptions, Side, Target, TransportEvent};
+pub use udp_sender::SendBatch;

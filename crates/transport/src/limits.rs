@@ -36,6 +36,9 @@ pub struct TransportLimits {
     /// Receive and send buffer size asked for on UDP sockets (best effort: the kernel caps
     /// it at `net.core.rmem_max` / `wmem_max`).
     pub udp_socket_buffer: usize,
+    /// Datagrams waiting for the UDP sending thread, over all sockets. A datagram that
+    /// finds the queue full is dropped (and the send reports it).
+    pub udp_send_queue: usize,
     /// Backlog of TCP and TLS listeners.
     pub listen_backlog: i32,
 }
@@ -54,6 +57,7 @@ impl Default for TransportLimits {
             channel_capacity: 8192,
             write_queue: 256,
             udp_socket_buffer: 4 << 20,
+            udp_send_queue: 65_536,
             listen_backlog: 1024,
         }
     }

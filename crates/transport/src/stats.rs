@@ -41,7 +41,7 @@ impl TransportStats {
         self.messages_in[side_index(side)][protocol_index(protocol)].load(Relaxed)
     }
 
-    /// Messages handed to a socket or a connection's write queue.
+    /// Messages handed to the UDP sending thread's queue or a connection's write queue.
     pub fn messages_out(&self, side: Side, protocol: Protocol) -> u64 {
         self.messages_out[side_index(side)][protocol_index(protocol)].load(Relaxed)
     }
@@ -72,7 +72,7 @@ impl TransportStats {
         tls_handshake_failures,
         /// Connections closed because their write queue was full.
         write_queue_overflows,
-        /// Sends that failed at the socket.
+        /// Sends refused: the UDP send queue was full, or the kernel refused the datagram.
         send_errors,
     }
 

@@ -26,6 +26,7 @@ use crate::stream::{self, ConnCtx};
 use crate::tls::{self, TlsError, TlsSettings};
 use crate::types::{Flow, FlowId, ListenSpec, Protocol, SendOptions, Side, Target, TransportEvent};
 use crate::udp;
+use crate::udp_sender::{Datagram, Outlet, SendBatch, UdpSender};
 use crate::via;
 
 /// A socket or listener could not be set up.
@@ -43,6 +44,8 @@ pub enum BindError {
     TooManyUdpSockets,
     #[error("Transports::bind must be called from within a Tokio runtime")]
     NoRuntime,
+    #[error("could not start the UDP sending thread: {0}")]
+    Thread(io::Error),
 }
 
 /// A message could not be handed to the network.
@@ -67,10 +70,10 @@ pub enum SendError {
     /// `tls_name` is not a valid DNS name or IP address.
     #[error("invalid TLS server name {0:?}")]
     InvalidTlsName(String),
-    /// The UDP socket refused the datagram (for instance its send buffer is full: UDP
-    /// sends never wait).
-    #[error("UDP send: {0}")]
-    Io(#[from] io::Error),
+    /// The UDP send queue is full (`TransportLimits::udp_send_queue`): the datagram was
+    /// dropped, as a full socket buffer would drop it (UDP sends never wait).
+    #[error("UDP send queue full")]
+    UdpQueueFull,
     #[error("transport shut down")]
     ShutDown,
 }
@@ -116,6 +119,14 @@ pub(crate) struct Inner {
     pub(crate) tracker: TaskTracker,
     /// Time origin of the connections' activity clocks.
     pub(crate) epoch: Instant,
+    /// The thread that sends datagrams for every UDP socket.
+    pub(crate) udp_sender: Arc<UdpSender>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.udp_sender.close();
+    }
 }
 
 /// What became of an event offered without waiting.
@@ -325,6 +336,22 @@ impl Transports {
         }
 
         let (events, rx) = mpsc::channel(limits.channel_capacity.max(1));
+        let stats = Arc::new(TransportStats::default());
+        let outlets = udp_sockets
+            .iter()
+            .map(|ep| Outlet {
+                socket: Arc::clone(&ep.socket),
+                side: ep.side,
+                local: ep.local,
+            })
+            .collect();
+        let udp_sender = UdpSender::start(
+            outlets,
+            limits.udp_send_queue,
+            Arc::clone(&stats),
+            events.clone(),
+        )
+        .map_err(BindError::Thread)?;
         let inner = Arc::new(Inner {
             udp: udp_sockets,
             listeners: tcp_listeners.iter().map(|(s, _)| *s).collect(),
@@ -341,11 +368,12 @@ impl Transports {
             },
             acceptor,
             connector,
-            stats: Arc::new(TransportStats::default()),
+            stats,
             admission,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             epoch: Instant::now(),
+            udp_sender,
         });
         for index in 0..inner.udp.len() {
             if let Ok(index) = u16::try_from(index) {
@@ -387,11 +415,10 @@ impl Transports {
         }
         match target {
             Target::Flow(FlowId::Udp { socket, remote }) => {
-                let ep = inner
-                    .udp
-                    .get(usize::from(socket))
-                    .ok_or(SendError::FlowClosed)?;
-                self.send_datagram(ep, remote, &bytes)?;
+                if inner.udp.get(usize::from(socket)).is_none() {
+                    return Err(SendError::FlowClosed);
+                }
+                self.send_datagram(socket, remote, bytes)?;
                 Ok(FlowId::Udp { socket, remote })
             }
             Target::Flow(FlowId::Conn(id)) => {
@@ -419,18 +446,17 @@ impl Transports {
                         via::with_via_transport(&bytes, Protocol::Tcp.via_token()).unwrap_or(bytes);
                     return self.send_stream(side, Protocol::Tcp, addr, tls_name, bytes);
                 }
-                let (socket, ep) = inner
+                let socket = inner
                     .udp
                     .iter()
-                    .enumerate()
-                    .find(|(_, ep)| ep.side == side && ep.local.is_ipv4() == addr.is_ipv4())
+                    .position(|ep| ep.side == side && ep.local.is_ipv4() == addr.is_ipv4())
                     .ok_or(SendError::NoTransport {
                         side,
                         protocol: Protocol::Udp,
                         addr,
                     })?;
                 let socket = u16::try_from(socket).map_err(|_| SendError::FlowClosed)?;
-                self.send_datagram(ep, addr, &bytes)?;
+                self.send_datagram(socket, addr, bytes)?;
                 Ok(FlowId::Udp {
                     socket,
                     remote: addr,
@@ -445,22 +471,18 @@ impl Transports {
         }
     }
 
-    fn send_datagram(
-        &self,
-        ep: &UdpEndpoint,
-        remote: SocketAddr,
-        bytes: &[u8],
-    ) -> Result<(), SendError> {
-        match udp::send_now(&ep.socket, bytes, remote) {
-            Ok(_) => {
-                self.inner.stats.inc_out(ep.side, Protocol::Udp);
-                Ok(())
-            }
-            Err(e) => {
-                TransportStats::bump(&self.inner.stats.send_errors);
-                Err(SendError::Io(e))
-            }
-        }
+    /// Queues a datagram for the sending thread (see `udp_sender`).
+    fn send_datagram(&self, socket: u16, to: SocketAddr, bytes: Bytes) -> Result<(), SendError> {
+        let side = self.inner.udp.get(usize::from(socket)).map(|ep| ep.side);
+        let (Some(side), Ok(())) = (
+            side,
+            self.inner.udp_sender.push(Datagram { socket, to, bytes }),
+        ) else {
+            TransportStats::bump(&self.inner.stats.send_errors);
+            return Err(SendError::UdpQueueFull);
+        };
+        self.inner.stats.inc_out(side, Protocol::Udp);
+        Ok(())
     }
 
     /// Queues bytes on a connection; a full queue closes it.
@@ -604,5 +626,13 @@ impl Transports {
         self.inner.cancel.cancel();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
+        self.inner.udp_sender.close();
+    }
+
+    /// Starts a batch of sends: UDP datagrams sent while it (or any other batch) is alive
+    /// go to the sending thread in one wake-up when the last batch ends, not one each.
+    /// Datagrams are not held back while that thread is busy anyway.
+    pub fn batch(&self) -> SendBatch {
+        self.inner.udp_sender.hold()
     }
 }

@@ -116,4 +116,8 @@ pub enum TransportEvent {
     /// A connection closed: by the peer, by a limit or timeout, by a framing error, or an
     /// outgoing connection that could not be set up. Sending to it now fails.
     FlowClosed(Flow),
+    /// The kernel refused a datagram sent to this UDP flow (no route to it, a full send
+    /// buffer). UDP datagrams are sent by a thread of their own, so this comes after the
+    /// [`crate::Transports::send`] that queued it returned.
+    SendFailed(Flow),
 }

@@ -1,5 +1,5 @@
-//! UDP: flows, keep-alives, malformed datagrams, the full-channel drop path, and large
-//! requests moving to TCP.
+//! UDP: flows, keep-alives, malformed datagrams, the full-channel drop path, the sending
+//! thread's batches and failures, and large requests moving to TCP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -264,6 +264,81 @@ async fn full_channel_drops_datagrams_and_counts_them() {
             .unwrap();
         let (_, next) = next_message(&mut rx).await;
         assert_eq!(next.call_id().unwrap(), "z9hG4bK-next@example.com");
+    })
+    .await;
+}
+
+/// Datagrams sent during a batch wait for no wake-up while it lasts and all leave, in the
+/// order they were sent, once it ends; a send outside any batch leaves on its own.
+#[tokio::test]
+async fn a_batch_of_datagrams_leaves_in_order_when_it_ends() {
+    bounded(async {
+        let (t, _rx) = bind(
+            &[spec(Side::Core, Protocol::Udp, "127.0.0.1:0")],
+            TransportLimits::default(),
+        );
+        let pbx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = Target::Addr {
+            side: Side::Core,
+            protocol: Protocol::Udp,
+            addr: pbx.local_addr().unwrap(),
+            tls_name: None,
+        };
+        // 50 fit in the receiving socket's default buffer before it reads any.
+        let batch = t.batch();
+        for i in 0..50 {
+            t.send(to.clone(), response(&format!("z9hG4bK-{i}")))
+                .unwrap();
+        }
+        drop(batch);
+        let mut buf = [0u8; 2048];
+        for i in 0..50 {
+            let (n, _) = pbx.recv_from(&mut buf).await.unwrap();
+            assert_eq!(
+                &buf[..n],
+                &response(&format!("z9hG4bK-{i}"))[..],
+                "datagram {i}"
+            );
+        }
+        t.send(to, response("z9hG4bK-alone")).unwrap();
+        let (n, _) = pbx.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &response("z9hG4bK-alone")[..]);
+        assert_eq!(t.stats().messages_out(Side::Core, Protocol::Udp), 51);
+        assert_eq!(t.stats().send_errors(), 0);
+    })
+    .await;
+}
+
+/// A datagram the kernel refuses (here: no route, in a namespace that has none out) is
+/// reported after the send returned, for the flow it was sent to.
+#[tokio::test]
+async fn a_datagram_the_kernel_refuses_is_reported_as_a_failed_flow() {
+    bounded(async {
+        let (t, mut rx) = bind(
+            &[spec(Side::Core, Protocol::Udp, "0.0.0.0:0")],
+            TransportLimits::default(),
+        );
+        let unroutable: std::net::SocketAddr = "198.51.100.7:5060".parse().unwrap();
+        let sent = t
+            .send(
+                Target::Addr {
+                    side: Side::Core,
+                    protocol: Protocol::Udp,
+                    addr: unroutable,
+                    tls_name: None,
+                },
+                request("OPTIONS", "z9hG4bK-nowhere", "UDP", 0),
+            )
+            .unwrap();
+        match next_event(&mut rx).await {
+            TransportEvent::SendFailed(flow) => {
+                assert_eq!(flow.id, sent);
+                assert_eq!(flow.remote, unroutable);
+                assert_eq!(flow.side, Side::Core);
+            }
+            other => panic!("expected SendFailed, got {other:?}"),
+        }
+        assert_eq!(t.stats().send_errors(), 1);
     })
     .await;
 }
