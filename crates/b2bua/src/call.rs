@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use palisade_sip::Message;
 use palisade_sip::transaction::TransactionKey;
+use palisade_sip::{Message, Method};
 
 use crate::event::EndedBy;
 use crate::leg::Leg;
@@ -52,8 +52,14 @@ pub(crate) struct Call<F> {
     pub(crate) id: u64,
     pub(crate) legs: [Leg<F>; 2],
     pub(crate) state: CallState,
-    /// The first request as it arrived on leg 0.
-    pub(crate) first_request: Message,
+    /// The first request as it arrived on leg 0, until its final response: what failover,
+    /// a 422 retry and the relayed responses need. An answered call does not keep it (it
+    /// is the largest message of most calls, and a call may last hours).
+    pub(crate) first_request: Option<Message>,
+    /// The first request was a SUBSCRIBE: this is a subscription, not a session.
+    pub(crate) subscription: bool,
+    /// The CSeq number of the first request (for the RAck of a PRACK toward leg 0).
+    pub(crate) first_cseq: u32,
     /// Its server transaction on leg 0.
     pub(crate) leg0_start: TransactionKey,
     /// The client transaction that carries it on leg 1.
@@ -128,7 +134,9 @@ impl<F> Call<F> {
             id,
             legs: [leg0, leg1],
             state: CallState::Proceeding,
-            first_request,
+            subscription: first_request.method() == Some(&Method::Subscribe),
+            first_cseq: first_request.cseq().map(|c| c.seq).unwrap_or(1),
+            first_request: Some(first_request),
             leg0_start,
             leg1_start: None,
             upstream,

@@ -373,6 +373,15 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         self.timers.len()
     }
 
+    /// Calls that still hold their first request.
+    #[cfg(test)]
+    pub(crate) fn first_requests_held(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.first_request.is_some())
+            .count()
+    }
+
     /// Ringing deadlines held, live or not.
     #[cfg(test)]
     pub(crate) fn ring_deadlines_pending(&self) -> usize {
@@ -1659,7 +1668,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let req = call.first_request.clone();
+        let Some(req) = call.first_request.clone() else {
+            return;
+        };
         let method = req.method().cloned().unwrap_or(Method::Invite);
         let min_se = call.session_min_se;
         let leg = &call.legs[1];
@@ -1741,12 +1752,8 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 .and_then(Result::ok)
                 .and_then(|m| m.number().ok())
                 .filter(|m| *m <= MAX_SESSION_INTERVAL)
-            && session_to_insert(
-                self.cfg.session_insert,
-                &call.first_request,
-                call.legs[1].side,
-            )
-            .is_some()
+            && let Some(first) = &call.first_request
+            && session_to_insert(self.cfg.session_insert, first, call.legs[1].side).is_some()
         {
             call.session_min_se = Some(min);
             self.retarget_call(now, id, up);
@@ -1793,7 +1800,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 self.send_cancel(now, id);
                 return;
             }
-            let (first, skey) = (call.first_request.clone(), call.leg0_start.clone());
+            let Some(first) = call.first_request.clone() else {
+                return;
+            };
+            let skey = call.leg0_start.clone();
             // A provisional whose SDP the relay cannot take is not relayed.
             if let Ok(Some(m)) = self.relay_response(id, 0, &first, &resp) {
                 self.respond(now, &skey, m);
@@ -1818,7 +1828,10 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 self.ack_and_bye_leg1(now, id, &resp, e);
                 return;
             }
-            let first = call.first_request.clone();
+            // The last use of the first request: the call is answered.
+            let Some(first) = call.first_request.take() else {
+                return;
+            };
             let is_invite = first.method() == Some(&Method::Invite);
             call.state = if is_invite {
                 CallState::Answered
@@ -1869,7 +1882,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
             return;
         }
         // 3xx-6xx: the call failed.
-        let first = call.first_request.clone();
+        let Some(first) = call.first_request.clone() else {
+            return;
+        };
         let skey = call.leg0_start.clone();
         let callee = EndedBy::Side(call.legs[1].side);
         if let Ok(Some(m)) = self.relay_response(id, 0, &first, &resp) {
@@ -1886,7 +1901,9 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        let first = call.first_request.clone();
+        let Some(first) = call.first_request.clone() else {
+            return;
+        };
         let user = first
             .request_uri()
             .and_then(Result::ok)
@@ -2126,7 +2143,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
         }
         if call.session_deadline.is_some_and(|d| d <= now) {
             call.session_deadline = None;
-            if call.first_request.method() == Some(&Method::Subscribe) {
+            if call.subscription {
                 let e = Ending::new("subscription expired", EndedBy::Palisade);
                 self.end_call(now, id, e);
             } else {
@@ -2393,7 +2410,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
                 let invite_cseq = if to == 1 {
                     invite_cseq
                 } else {
-                    call.first_request.cseq().map(|c| c.seq).unwrap_or(1)
+                    call.first_cseq
                 };
                 b.header(HeaderName::RAck, format!("{rseq} {invite_cseq} INVITE"));
             }
@@ -2741,9 +2758,7 @@ impl<F: Clone + PartialEq + std::fmt::Debug, M: MediaControl, P: CallPolicy> B2b
 
     /// Whether a call is a subscription (started with SUBSCRIBE) rather than a session.
     fn is_subscription(&self, id: u64) -> bool {
-        self.calls
-            .get(&id)
-            .is_some_and(|c| c.first_request.method() == Some(&Method::Subscribe))
+        self.calls.get(&id).is_some_and(|c| c.subscription)
     }
 
     // ----- reconfiguration ---------------------------------------------------------

@@ -16,9 +16,15 @@ fn establish(w: &mut World) -> (palisade_sip::Message, palisade_sip::Message) {
     w.pbx_sends(reply(&invite, 180, Some("pbx1")));
     let ringing = w.one_sent_to(Side::Access);
     assert_eq!(ringing.status(), Some(180));
+    assert_eq!(
+        w.b.first_requests_held(),
+        1,
+        "kept for failover while ringing"
+    );
     w.pbx_sends(reply(&invite, 200, Some("pbx1")));
     let ok = w.one_sent_to(Side::Access);
     assert_eq!(ok.status(), Some(200));
+    assert_eq!(w.b.first_requests_held(), 0, "an answered call lets it go");
     let ack = phone_in_dialog("ACK", 1, &ok, "z9hG4bKp1ack");
     w.phone_sends(ack);
     let core_ack = w.one_sent_to(Side::Core);
@@ -102,6 +108,41 @@ fn a_call_from_the_phone_is_two_dialogs() {
     // Once the transactions' linger timers pass, nothing is left.
     w.advance(Duration::from_secs(40));
     assert_eq!(w.b.transactions(), (0, 0));
+}
+
+/// The PBX retransmits its 2xx before the phone's ACK has reached it through Palisade:
+/// the call is answered once (one event, one 2xx retransmission schedule toward the
+/// phone), and the ACK, when it comes, goes to the PBX once.
+#[test]
+fn a_2xx_retransmitted_before_the_ack_answers_the_call_once() {
+    let mut w = World::new(&[PBX]);
+    w.phone_sends(phone_invite("phone-call-1", "z9hG4bKp1"));
+    let invite = w.one_sent_to(Side::Core);
+    w.advance(Duration::from_millis(250));
+    assert_eq!(w.one_sent_to(Side::Access).status(), Some(100));
+    let pbx_ok = reply(&invite, 200, Some("pbx1"));
+    w.pbx_sends(pbx_ok.clone());
+    let ok = w.one_sent_to(Side::Access);
+    assert_eq!(ok.status(), Some(200));
+    w.pbx_sends(pbx_ok);
+    let again = w.sent_to(Side::Access);
+    assert!(
+        again.iter().all(|m| m.status() == Some(200)),
+        "at most the 2xx again: {again:#?}"
+    );
+    let answered = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::CallAnswered { call: 1, .. }))
+        .count();
+    assert_eq!(answered, 1, "answered once");
+    w.phone_sends(phone_in_dialog("ACK", 1, &ok, "z9hG4bKp1ack"));
+    let acks = w.sent_to(Side::Core);
+    assert_eq!(acks.len(), 1, "{acks:#?}");
+    assert_eq!(acks[0].method(), Some(&Method::Ack));
+    // Acknowledged: no 2xx goes to the phone again.
+    w.advance(Duration::from_secs(5));
+    assert!(w.sent_to(Side::Access).is_empty());
 }
 
 #[test]
