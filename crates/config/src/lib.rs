@@ -40,7 +40,7 @@ pub use sections::{
     AccessConfig, AdminConfig, BansConfig, CallsConfig, CoreConfig, DrainConfig, LogConfig,
     MediaConfig, ProbeConfig, RatesConfig, RecordsConfig, RegistrationConfig, SecurityConfig,
     SessionTimerConfig, SipConfig, SipLimits, SipTimers, TcpConfig, TopologyConfig,
-    TransportConfig,
+    TransportConfig, UdpConfig,
 };
 pub use types::{
     HeaderPolicy, Listen, LogFormat, PortRange, Protocol, Secret, TlsFiles, Upstream, UpstreamHost,

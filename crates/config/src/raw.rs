@@ -120,6 +120,15 @@ pub(crate) struct RawTimers {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTransport {
     pub(crate) tcp: F<RawTcp>,
+    pub(crate) udp: F<RawUdp>,
+    pub(crate) event_queue: F<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUdp {
+    pub(crate) socket_buffer: F<String>,
+    pub(crate) send_queue: F<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +140,7 @@ pub(crate) struct RawTcp {
     pub(crate) message_timeout: F<String>,
     pub(crate) tls_handshake_timeout: F<String>,
     pub(crate) tls_handshakes_per_second: F<String>,
+    pub(crate) write_queue: F<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -201,10 +201,43 @@ impl SipTimers {
     }
 }
 
-/// `transport`: connection limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `transport`: connection limits and the queues between the sockets and the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransportConfig {
     pub tcp: TcpConfig,
+    pub udp: UdpConfig,
+    /// Messages read from the sockets and waiting for the service loop. When it is full,
+    /// UDP datagrams are dropped (and counted) and connections wait.
+    pub event_queue: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            tcp: TcpConfig::default(),
+            udp: UdpConfig::default(),
+            event_queue: 8192,
+        }
+    }
+}
+
+/// `transport.udp`: UDP sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Receive and send buffer asked for on each SIP UDP socket, in bytes (the kernel caps
+    /// it at `net.core.rmem_max` / `wmem_max`).
+    pub socket_buffer: usize,
+    /// Datagrams waiting for the UDP sending thread; a datagram beyond it is dropped.
+    pub send_queue: usize,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        Self {
+            socket_buffer: 4 << 20,
+            send_queue: 65_536,
+        }
+    }
 }
 
 /// `transport.tcp`: TCP and TLS connections.
@@ -223,6 +256,9 @@ pub struct TcpConfig {
     /// TLS handshakes started per second on access-side `tls:` listeners, all
     /// untrusted sources together; 0: no limit.
     pub tls_handshakes_per_second: u32,
+    /// Messages queued for writing on one connection; a peer that lets it fill is
+    /// disconnected.
+    pub write_queue: u32,
 }
 
 impl Default for TcpConfig {
@@ -234,6 +270,7 @@ impl Default for TcpConfig {
             message_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             tls_handshakes_per_second: palisade_guard::Rules::default().tls_handshakes_per_second,
+            write_queue: 256,
         }
     }
 }

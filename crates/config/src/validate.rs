@@ -1135,9 +1135,43 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
                     0,
                     1_000_000,
                 ),
+                write_queue: ctx.count(
+                    &t.write_queue,
+                    &format!("{k}.write_queue"),
+                    dt.write_queue,
+                    1,
+                    1_000_000,
+                ),
             }
         }
     };
+    let du = UdpConfig::default();
+    let udp = match value(&raw.transport).and_then(|t| value(&t.udp)) {
+        None => du,
+        Some(u) => UdpConfig {
+            socket_buffer: ctx.size(
+                &u.socket_buffer,
+                "transport.udp.socket_buffer",
+                du.socket_buffer,
+                4096,
+                1 << 30,
+            ),
+            send_queue: ctx.size(
+                &u.send_queue,
+                "transport.udp.send_queue",
+                du.send_queue,
+                16,
+                10_000_000,
+            ),
+        },
+    };
+    let event_queue = ctx.size(
+        &value(&raw.transport).and_then(|t| t.event_queue.clone()),
+        "transport.event_queue",
+        TransportConfig::default().event_queue,
+        16,
+        10_000_000,
+    );
 
     // calls
     let dc = CallsConfig::default();
@@ -1348,7 +1382,11 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         media,
         admin,
         sip,
-        transport: TransportConfig { tcp },
+        transport: TransportConfig {
+            tcp,
+            udp,
+            event_queue,
+        },
         calls,
         registration,
         topology,

@@ -125,6 +125,10 @@ fn defaults_are_filled_in() {
     assert_eq!(c.transport.tcp.idle_timeout, s(600));
     assert_eq!(c.transport.tcp.message_timeout, s(10));
     assert_eq!(c.transport.tcp.tls_handshake_timeout, s(10));
+    assert_eq!(c.transport.tcp.write_queue, 256);
+    assert_eq!(c.transport.udp.socket_buffer, 4 << 20);
+    assert_eq!(c.transport.udp.send_queue, 65_536);
+    assert_eq!(c.transport.event_queue, 8192);
     assert_eq!(c.calls.max_active, 10_000);
     assert_eq!(c.calls.invite_timeout, s(180));
     assert_eq!(c.calls.session_timer.default_interval, s(1800));
@@ -201,6 +205,10 @@ fn every_key_is_read() {
     assert_eq!(c.transport.tcp.message_timeout, s(5));
     assert_eq!(c.transport.tcp.tls_handshake_timeout, s(3));
     assert_eq!(c.transport.tcp.tls_handshakes_per_second, 0);
+    assert_eq!(c.transport.tcp.write_queue, 64);
+    assert_eq!(c.transport.udp.socket_buffer, 1 << 20);
+    assert_eq!(c.transport.udp.send_queue, 4096);
+    assert_eq!(c.transport.event_queue, 1024);
     assert_eq!(c.calls.max_active, 500);
     assert_eq!(c.calls.invite_timeout, s(60));
     assert_eq!(c.calls.session_timer.default_interval, s(900));

@@ -310,7 +310,7 @@ impl Metrics {
             )?,
             send_errors: counter(
                 "palisade_send_errors_total",
-                "SIP sends that failed at the socket.",
+                "SIP sends refused: the UDP send queue was full, or the socket refused them.",
             )?,
             memory_allocated: gauge(
                 "palisade_memory_allocated_bytes",

@@ -82,6 +82,9 @@ pub(crate) fn merge(
         "transport.tcp.tls_handshake_timeout",
         transport.tcp.tls_handshake_timeout
     );
+    keep!("transport.tcp.write_queue", transport.tcp.write_queue);
+    keep!("transport.udp", transport.udp);
+    keep!("transport.event_queue", transport.event_queue);
     keep!("calls.invite_timeout", calls.invite_timeout);
     keep!("log.format", log.format);
     keep!("records", records);
@@ -148,6 +151,8 @@ media:
   timeout: 20s
 security:
   rates: { invite: 3 }
+transport:
+  udp: { send_queue: 1000 }
 log:
   level: debug
 ",
@@ -155,13 +160,14 @@ log:
         )
         .unwrap();
         let (merged, applied, restart) = merge(&running, new.clone());
-        assert_eq!(restart, ["access.listen", "media.ports"]);
+        assert_eq!(restart, ["access.listen", "media.ports", "transport.udp"]);
         assert_eq!(
             applied,
             ["core.upstream", "media.timeout", "security", "log.level"]
         );
         assert_eq!(merged.access.listen, running.access.listen);
         assert_eq!(merged.media.ports, running.media.ports);
+        assert_eq!(merged.transport.udp, running.transport.udp);
         assert_eq!(merged.core.upstream, new.core.upstream);
         assert_eq!(merged.security.rates.invite, 3);
         assert_eq!(merged.log.level, "debug");

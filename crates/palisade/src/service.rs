@@ -241,6 +241,10 @@ fn transport_limits(config: &Config) -> TransportLimits {
         message_timeout: tcp.message_timeout,
         tls_handshake_timeout: tcp.tls_handshake_timeout,
         udp_mtu_allowance: config.sip.udp_mtu_allowance,
+        channel_capacity: config.transport.event_queue,
+        write_queue: tcp.write_queue as usize,
+        udp_socket_buffer: config.transport.udp.socket_buffer,
+        udp_send_queue: config.transport.udp.send_queue,
         ..TransportLimits::default()
     }
 }
