@@ -1165,13 +1165,16 @@ pub(crate) fn build(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
             ),
         },
     };
-    let event_queue = ctx.size(
-        &value(&raw.transport).and_then(|t| t.event_queue.clone()),
-        "transport.event_queue",
-        TransportConfig::default().event_queue,
-        16,
-        10_000_000,
-    );
+    let event_queue = match value(&raw.transport) {
+        None => TransportConfig::default().event_queue,
+        Some(t) => ctx.size(
+            &t.event_queue,
+            "transport.event_queue",
+            TransportConfig::default().event_queue,
+            16,
+            10_000_000,
+        ),
+    };
 
     // calls
     let dc = CallsConfig::default();

@@ -415,10 +415,11 @@ impl Transports {
         }
         match target {
             Target::Flow(FlowId::Udp { socket, remote }) => {
-                if inner.udp.get(usize::from(socket)).is_none() {
-                    return Err(SendError::FlowClosed);
-                }
-                self.send_datagram(socket, remote, bytes)?;
+                let ep = inner
+                    .udp
+                    .get(usize::from(socket))
+                    .ok_or(SendError::FlowClosed)?;
+                self.send_datagram(socket, ep.side, remote, bytes)?;
                 Ok(FlowId::Udp { socket, remote })
             }
             Target::Flow(FlowId::Conn(id)) => {
@@ -456,7 +457,7 @@ impl Transports {
                         addr,
                     })?;
                 let socket = u16::try_from(socket).map_err(|_| SendError::FlowClosed)?;
-                self.send_datagram(socket, addr, bytes)?;
+                self.send_datagram(socket, side, addr, bytes)?;
                 Ok(FlowId::Udp {
                     socket,
                     remote: addr,
@@ -471,16 +472,24 @@ impl Transports {
         }
     }
 
-    /// Queues a datagram for the sending thread (see `udp_sender`).
-    fn send_datagram(&self, socket: u16, to: SocketAddr, bytes: Bytes) -> Result<(), SendError> {
-        let side = self.inner.udp.get(usize::from(socket)).map(|ep| ep.side);
-        let (Some(side), Ok(())) = (
-            side,
-            self.inner.udp_sender.push(Datagram { socket, to, bytes }),
-        ) else {
+    /// Queues a datagram for the sending thread (see `udp_sender`) from the socket at
+    /// index `socket`, which is on `side`.
+    fn send_datagram(
+        &self,
+        socket: u16,
+        side: Side,
+        to: SocketAddr,
+        bytes: Bytes,
+    ) -> Result<(), SendError> {
+        if self
+            .inner
+            .udp_sender
+            .push(Datagram { socket, to, bytes })
+            .is_err()
+        {
             TransportStats::bump(&self.inner.stats.send_errors);
             return Err(SendError::UdpQueueFull);
-        };
+        }
         self.inner.stats.inc_out(side, Protocol::Udp);
         Ok(())
     }
